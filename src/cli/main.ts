@@ -1,4 +1,111 @@
-import { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { CliError, EXIT } from "./exit.js";
 
-const program = new Command("clawkeep").version("0.1.0");
-await program.parseAsync(process.argv);
+// The CLI shell: commands are declared here and their modules imported only when they run, so
+// `clawkeep --version` or `secret get` never load the server, zod or the database driver.
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const program = new Command("clawkeep")
+  .version(pkg.version)
+  .description("Clawkeep: an encrypted keep for AI-agent fleets")
+  .enablePositionalOptions()
+  .showHelpAfterError()
+  .exitOverride();
+
+const jsonOpt = () => new Option("--json", "print JSON");
+
+program
+  .command("serve")
+  .description("run the server (embedded default: SQLite + local blob folder + master.key in the data dir)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .option("--port <port>", "HTTP port (CLAWKEEP_PORT)")
+  .option("--bind <addr>", "bind address (CLAWKEEP_BIND)")
+  .action(async (o) => (await import("./commands/serve.js")).serve(o));
+
+const user = program.command("user").description("manage users (admin)");
+user
+  .command("create <name>")
+  .description("create a user and print its first API token once")
+  .option("--admin", "make the user an administrator")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/users.js")).createUser(name, o));
+
+const token = program.command("token").description("manage your API tokens");
+token
+  .command("create")
+  .description("create an API token (printed once)")
+  .option("--name <name>", "label for the token", "api")
+  .option("--ttl <seconds>", "expire after this many seconds")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/users.js")).createToken(o));
+token.command("ls").description("list your tokens").addOption(jsonOpt()).action(async (o) => (await import("./commands/users.js")).listTokens(o));
+token.command("revoke <id>").description("revoke a token").action(async (id) => (await import("./commands/users.js")).revokeToken(id));
+
+const secret = program.command("secret").description("store and read secrets");
+secret
+  .command("put <ref>")
+  .description("store a new version of AGENT/NAME; the value comes from stdin or --from-file, never argv")
+  .option("--from-file <file>", "read the value from this file")
+  .addOption(jsonOpt())
+  .action(async (ref, o) => (await import("./commands/secrets.js")).put(ref, o));
+secret
+  .command("get <ref>")
+  .description("write the value of AGENT/NAME to stdout")
+  .option("--version <n>", "a specific version")
+  .addOption(jsonOpt())
+  .action(async (ref, o) => (await import("./commands/secrets.js")).get(ref, o));
+secret
+  .command("ls [agent]")
+  .description("list secrets (names, versions, dates; never values)")
+  .addOption(jsonOpt())
+  .action(async (agent, o) => (await import("./commands/secrets.js")).ls(agent, o));
+secret
+  .command("versions <ref>")
+  .description("list the versions of AGENT/NAME")
+  .addOption(jsonOpt())
+  .action(async (ref, o) => (await import("./commands/secrets.js")).versions(ref, o));
+secret
+  .command("rm <ref>")
+  .description("delete AGENT/NAME (a tombstone version)")
+  .addOption(jsonOpt())
+  .action(async (ref, o) => (await import("./commands/secrets.js")).rm(ref, o));
+
+const audit = program.command("audit").description("the tamper-evident audit log");
+audit
+  .command("verify")
+  .description("verify the audit chain (offline when --data-dir is given)")
+  .option("--data-dir <dir>", "verify this data dir's database directly, without a server")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/audit.js")).verify(o));
+audit
+  .command("export")
+  .description("export the audit log you can see")
+  .addOption(new Option("--format <format>", "output format").choices(["jsonl"]).default("jsonl"))
+  .action(async (o) => (await import("./commands/audit.js")).exportLog(o));
+
+// A closed pipe (`clawkeep audit export | head`) is a normal way for a reader to stop.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(EXIT.ok);
+  throw e;
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const err = e as { code?: string; exitCode?: number; message?: string };
+  if (typeof err.code === "string" && err.code.startsWith("commander.")) {
+    // Help and version exit 0; any other commander error is a usage error.
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (e instanceof CliError) {
+    process.stderr.write(`clawkeep: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else if ((e as { name?: string }).name === "ClawkeepError") {
+    const ce = e as { code: string; message: string };
+    process.stderr.write(`clawkeep: ${ce.code}: ${ce.message}\n`);
+    process.exitCode = (await import("./exit.js")).exitCodeFor(ce.code);
+  } else {
+    process.stderr.write(`clawkeep: ${(e as Error).message ?? String(e)}\n`);
+    process.exitCode = EXIT.error;
+  }
+}

@@ -1,0 +1,69 @@
+import { createHash, createHmac } from "node:crypto";
+import { constantTimeEqual } from "../crypto/bytes.js";
+
+// Pure functions of the audit chain (format in docs/formats.md, "audit event v1"). Each event's
+// hash covers its fields and the previous event's hash; its MAC (HMAC-SHA256 under the audit
+// key) covers that hash. The head row records the last (seq, hash) under its own MAC, so a
+// truncated tail is detected too.
+
+export const GENESIS = "0".repeat(64);
+
+export interface EventFields {
+  seq: number;
+  time: string;
+  user_id: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  metadata: string;
+  prev_hash: string;
+}
+
+export function eventHash(e: EventFields): string {
+  const body = JSON.stringify([e.seq, e.time, e.user_id, e.actor, e.action, e.target, e.outcome, e.metadata, e.prev_hash]);
+  return createHash("sha256").update(`clawkeep/audit/v1\n${body}`).digest("hex");
+}
+
+export const eventMac = (key: Uint8Array, hash: string): string => createHmac("sha256", key).update(`event|${hash}`).digest("hex");
+export const headMac = (key: Uint8Array, seq: number, hash: string): string =>
+  createHmac("sha256", key).update(`head|${seq}|${hash}`).digest("hex");
+
+export type VerifyResult = { ok: true; count: number } | { ok: false; count: number; seq: number; reason: string };
+
+export interface StoredEvent extends EventFields {
+  hash: string;
+  mac: string;
+}
+
+// Checks a stream of events in seq order. Returns the first problem found.
+export async function verifyChain(
+  key: Uint8Array,
+  events: AsyncIterable<StoredEvent>,
+  head: { seq: number; hash: string; mac: string } | undefined,
+  expectNonEmpty: boolean,
+): Promise<VerifyResult> {
+  let expected = 1;
+  let prev = GENESIS;
+  let count = 0;
+  for await (const e of events) {
+    const fail = (reason: string): VerifyResult => ({ ok: false, count, seq: e.seq, reason });
+    if (e.seq !== expected) return fail(e.seq > expected ? `event ${expected} is missing` : "events are out of order");
+    if (e.prev_hash !== prev) return fail("prev_hash does not match the previous event (deleted, inserted or reordered)");
+    const h = eventHash(e);
+    if (h !== e.hash) return fail("event content does not match its hash (edited)");
+    if (!constantTimeEqual(eventMac(key, h), e.mac)) return fail("event MAC is invalid (forged or written without the audit key)");
+    prev = h;
+    expected += 1;
+    count += 1;
+  }
+  if (!head) {
+    if (count > 0 || expectNonEmpty) return { ok: false, count, seq: count, reason: "chain head is missing" };
+    return { ok: true, count };
+  }
+  if (!constantTimeEqual(headMac(key, head.seq, head.hash), head.mac)) return { ok: false, count, seq: head.seq, reason: "chain head MAC is invalid" };
+  if (head.seq !== count || head.hash !== prev) {
+    return { ok: false, count, seq: Math.min(head.seq, count + 1), reason: `chain ends at event ${count} but its head records event ${head.seq} (truncated or extended)` };
+  }
+  return { ok: true, count };
+}

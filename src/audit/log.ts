@@ -1,0 +1,109 @@
+import type { Kysely, Transaction } from "kysely";
+import type { DB } from "../store/meta/schema.js";
+import { GENESIS, eventHash, eventMac, headMac, verifyChain, type StoredEvent, type VerifyResult } from "./chain.js";
+
+// Append-only audit log on the meta store. Appends run inside the caller's transaction, so an
+// event commits together with the state change it records. The chain head lives in the
+// `audit_head` row (never in process memory): appenders read and update it in the same
+// transaction, which serialises them and keeps one linear chain across processes and nodes.
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+export interface AuditEvent {
+  userId: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: "success" | "failure";
+  metadata?: Record<string, string | number | boolean | null>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  time: string;
+  user_id: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  metadata: Record<string, unknown>;
+  hash: string;
+}
+
+export interface AuditLog {
+  append(trx: Transaction<DB>, ev: AuditEvent): Promise<number>;
+  /** Appends in a transaction of its own. */
+  record(ev: AuditEvent): Promise<number>;
+  list(q: { userId?: string; after?: number; limit: number }): Promise<AuditRecord[]>;
+  verify(): Promise<VerifyResult>;
+}
+
+export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; key: Buffer }): AuditLog {
+  const { db, key } = deps;
+
+  async function append(trx: Transaction<DB>, ev: AuditEvent): Promise<number> {
+    let q = trx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
+    if (deps.dialect === "postgres") q = q.forUpdate();
+    const head = await q.executeTakeFirst();
+    const fields = {
+      seq: (head?.seq ?? 0) + 1,
+      time: new Date().toISOString(),
+      user_id: ev.userId,
+      actor: ev.actor,
+      action: ev.action,
+      target: ev.target,
+      outcome: ev.outcome,
+      metadata: JSON.stringify(ev.metadata ?? {}),
+      prev_hash: head?.hash ?? GENESIS,
+    };
+    const hash = eventHash(fields);
+    await trx.insertInto("audit_events").values({ ...fields, hash, mac: eventMac(key, hash) }).execute();
+    const hm = headMac(key, fields.seq, hash);
+    if (head) {
+      await trx.updateTable("audit_head").set({ seq: fields.seq, hash, mac: hm }).where("id", "=", 1).execute();
+    } else {
+      await trx.insertInto("audit_head").values({ id: 1, seq: fields.seq, hash, mac: hm }).execute();
+    }
+    return fields.seq;
+  }
+
+  async function* allEvents(source: Db): AsyncGenerator<StoredEvent> {
+    let after = 0;
+    for (;;) {
+      const rows = await source.selectFrom("audit_events").selectAll().where("seq", ">", after).orderBy("seq").limit(1000).execute();
+      if (rows.length === 0) return;
+      for (const r of rows) yield { ...r, seq: Number(r.seq) };
+      after = Number(rows[rows.length - 1]!.seq);
+    }
+  }
+
+  return {
+    append,
+    record: (ev) => db.transaction().execute((trx) => append(trx, ev)),
+    async list({ userId, after = 0, limit }) {
+      let q = db.selectFrom("audit_events").selectAll().where("seq", ">", after).orderBy("seq").limit(limit);
+      if (userId !== undefined) q = q.where("user_id", "=", userId);
+      const rows = await q.execute();
+      return rows.map((r) => ({
+        seq: Number(r.seq),
+        time: r.time,
+        user_id: r.user_id,
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        outcome: r.outcome,
+        metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+        hash: r.hash,
+      }));
+    },
+    async verify() {
+      // One read transaction, so a concurrent append cannot make a consistent chain look torn.
+      return db.transaction().execute(async (trx) => {
+        const head = await trx.selectFrom("audit_head").select(["seq", "hash", "mac"]).where("id", "=", 1).executeTakeFirst();
+        const users = await trx.selectFrom("users").select((eb) => eb.fn.countAll().as("n")).executeTakeFirst();
+        const h = head ? { ...head, seq: Number(head.seq) } : undefined;
+        return verifyChain(key, allEvents(trx), h, Number(users?.n ?? 0) > 0);
+      });
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { api, clientEnv, json } from "../client.js";
+import { CliError, EXIT } from "../exit.js";
+
+type Verify = { ok: boolean; count: number; seq?: number; reason?: string };
+
+async function verifyOffline(dataDir: string): Promise<Verify> {
+  const { loadConfig } = await import("../../config.js");
+  const { loadMasterKey } = await import("../../keys/master.js");
+  const { derivePurposeKey } = await import("../../crypto/hkdf.js");
+  const { openMetaStore } = await import("../../store/meta/index.js");
+  const { createAuditLog } = await import("../../audit/log.js");
+  const cfg = loadConfig(process.env, { dataDir });
+  const master = loadMasterKey(cfg, { create: false });
+  const meta = openMetaStore(cfg.databaseUrl);
+  try {
+    return await createAuditLog({ db: meta.db, dialect: meta.dialect, key: derivePurposeKey(master.key, "audit") }).verify();
+  } finally {
+    await meta.close();
+  }
+}
+
+export async function verify(o: { dataDir?: string; json?: boolean }) {
+  const r = o.dataDir ? await verifyOffline(o.dataDir) : json<Verify>(await api(clientEnv(), "GET", "/v1/audit/verify"));
+  if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else if (r.ok) process.stdout.write(`audit log intact: ${r.count} events\n`);
+  if (!r.ok) {
+    throw new CliError(`audit log broken at event ${r.seq}: ${r.reason}`, EXIT.integrity, "integrity_error");
+  }
+}
+
+export async function exportLog(_o: { format: string }) {
+  const env = clientEnv();
+  let after = 0;
+  for (;;) {
+    const page = json<{ events: { seq: number }[]; next: number | null }>(await api(env, "GET", `/v1/audit?after=${after}&limit=1000`));
+    for (const e of page.events) process.stdout.write(`${JSON.stringify(e)}\n`);
+    if (page.next === null) return;
+    after = page.next;
+  }
+}

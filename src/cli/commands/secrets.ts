@@ -1,0 +1,60 @@
+import { readFile } from "node:fs/promises";
+import { api, clientEnv, json, splitRef } from "../client.js";
+import { CliError, EXIT } from "../exit.js";
+
+const enc = encodeURIComponent;
+const path = (ref: string) => {
+  const { agent, name } = splitRef(ref);
+  return `/v1/secrets/${enc(agent)}/${enc(name)}`;
+};
+const out = (s: string): void => {
+  process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+};
+
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) process.stderr.write("Enter the value, then press Ctrl-D:\n");
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function put(ref: string, o: { fromFile?: string; json?: boolean }) {
+  const p = path(ref);
+  let value: Buffer;
+  try {
+    value = o.fromFile ? await readFile(o.fromFile) : await readStdin();
+  } catch {
+    throw new CliError("cannot read the value file", EXIT.usage, "bad_request");
+  }
+  const r = json<{ agent: string; name: string; version: number; created_at: string }>(await api(clientEnv(), "PUT", p, { body: value }));
+  out(o.json ? JSON.stringify(r) : `stored ${r.agent}/${r.name} version ${r.version}`);
+}
+
+export async function get(ref: string, o: { version?: string; json?: boolean }) {
+  const q = o.version === undefined ? "" : `?version=${enc(o.version)}`;
+  if (o.json) {
+    out((await api(clientEnv(), "GET", path(ref) + q)).body.toString("utf8"));
+    return;
+  }
+  const r = await api(clientEnv(), "GET", path(ref) + q, { accept: "application/octet-stream" });
+  process.stdout.write(r.body);
+}
+
+export async function ls(agent: string | undefined, o: { json?: boolean }) {
+  const r = json<{ secrets: { agent: string; name: string; version: number; versions: number; updated_at: string }[] }>(
+    await api(clientEnv(), "GET", agent ? `/v1/secrets/${enc(agent)}` : "/v1/secrets"),
+  );
+  if (o.json) return out(JSON.stringify(r));
+  for (const s of r.secrets) out(`${s.agent}/${s.name}\tv${s.version}\t${s.updated_at}`);
+}
+
+export async function versions(ref: string, o: { json?: boolean }) {
+  const r = json<{ versions: { version: number; created_at: string; size: number | null; deleted: boolean }[] }>(await api(clientEnv(), "GET", `${path(ref)}/versions`));
+  if (o.json) return out(JSON.stringify(r));
+  for (const v of r.versions) out(`v${v.version}\t${v.created_at}\t${v.deleted ? "deleted" : `${v.size} bytes`}`);
+}
+
+export async function rm(ref: string, o: { json?: boolean }) {
+  const r = json<{ agent: string; name: string; version: number }>(await api(clientEnv(), "DELETE", path(ref)));
+  out(o.json ? JSON.stringify(r) : `deleted ${r.agent}/${r.name}`);
+}

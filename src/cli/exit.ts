@@ -1,0 +1,46 @@
+// CLI exit codes (documented in README "Exit codes"). Scripts can rely on them.
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  notFound: 3,
+  auth: 4,
+  integrity: 5,
+  unreachable: 6,
+  config: 7,
+} as const;
+
+export function exitCodeFor(code: string | undefined): number {
+  switch (code) {
+    case "bad_request":
+    case "invalid_name":
+    case "invalid_version":
+    case "value_too_large":
+    case "payload_too_large":
+    case "unsupported_media_type":
+      return EXIT.usage;
+    case "not_found":
+      return EXIT.notFound;
+    case "unauthorized":
+    case "forbidden":
+      return EXIT.auth;
+    case "integrity_error":
+      return EXIT.integrity;
+    case "unavailable":
+      return EXIT.unreachable;
+    case "config_invalid":
+      return EXIT.config;
+    default:
+      return EXIT.error;
+  }
+}
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}

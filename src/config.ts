@@ -1,0 +1,134 @@
+import path from "node:path";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ClawkeepError } from "./errors.js";
+import { Redacted } from "./redacted.js";
+
+// One typed schema for every server setting. Each entry names its env var, its CLI flag (if any)
+// and documents itself; docs/config.md is generated from this table (`npm run docs:config`) and a
+// test fails when the two drift. Secrets accept `<VAR>_FILE` and never have a default.
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+export const SETTINGS = {
+  dataDir: {
+    env: "CLAWKEEP_DATA_DIR",
+    flag: "--data-dir",
+    schema: z.string().min(1).default("./.clawkeep"),
+    doc: "Directory for the embedded default: master.key, admin.token, the SQLite database and the blob folder.",
+  },
+  masterKey: {
+    env: "CLAWKEEP_MASTER_KEY",
+    schema: z.string().optional(),
+    secret: true,
+    doc: "Base64 of 32 random bytes. When unset, <data-dir>/master.key is read, or created 0600 on first start (back it up: without it nothing can be decrypted).",
+  },
+  databaseUrl: {
+    env: "CLAWKEEP_DATABASE_URL",
+    schema: z.string().min(1).optional(),
+    doc: "Meta store. `sqlite:<path>` (default `sqlite:<data-dir>/clawkeep.db`).",
+  },
+  blobUrl: {
+    env: "CLAWKEEP_BLOB_URL",
+    schema: z.string().min(1).optional(),
+    doc: "Blob store for ciphertext. `file://<path>` (default `file://<data-dir>/blobs`).",
+  },
+  port: { env: "CLAWKEEP_PORT", flag: "--port", schema: int(0, 65535).default(8787), doc: "HTTP port." },
+  bind: { env: "CLAWKEEP_BIND", flag: "--bind", schema: z.string().min(1).default("127.0.0.1"), doc: "Address the HTTP server binds to." },
+  maxSecretBytes: {
+    env: "CLAWKEEP_MAX_SECRET_BYTES",
+    schema: int(1, 16 * 1024 * 1024).default(64 * 1024),
+    doc: "Largest secret value accepted, in bytes.",
+  },
+  dekCacheSeconds: {
+    env: "CLAWKEEP_DEK_CACHE_SECONDS",
+    schema: int(0, 86_400).default(300),
+    doc: "How long an unwrapped epoch DEK stays in memory after its last use (0 = never cached).",
+  },
+  dekCacheMax: {
+    env: "CLAWKEEP_DEK_CACHE_MAX",
+    schema: int(0, 1_000_000).default(10_000),
+    doc: "Most unwrapped DEKs held in memory at once; the least recently used is wiped first.",
+  },
+  migrate: {
+    env: "CLAWKEEP_MIGRATE",
+    schema: bool.default(true),
+    doc: "Run pending meta-store migrations on start (`true`/`false`).",
+  },
+  logLevel: {
+    env: "CLAWKEEP_LOG_LEVEL",
+    schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    doc: "Log level (pino).",
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+type Parsed = { [K in keyof Settings]: z.output<Settings[K]["schema"]> };
+
+export interface Config {
+  dataDir: string;
+  masterKey: Redacted<string> | undefined;
+  databaseUrl: string;
+  blobUrl: string;
+  port: number;
+  bind: string;
+  maxSecretBytes: number;
+  dekCacheSeconds: number;
+  dekCacheMax: number;
+  migrate: boolean;
+  logLevel: Parsed["logLevel"];
+}
+
+export type Flags = Partial<Record<keyof Settings, string | number | boolean | undefined>>;
+
+function readRaw(key: keyof Settings, env: NodeJS.ProcessEnv, flags: Flags): unknown {
+  const s = SETTINGS[key];
+  const flag = flags[key];
+  if (flag !== undefined) return typeof flag === "string" ? flag : String(flag);
+  const direct = env[s.env];
+  if (direct !== undefined && direct !== "") return direct;
+  if ("secret" in s && s.secret) {
+    const file = env[`${s.env}_FILE`];
+    if (file) {
+      try {
+        return readFileSync(file, "utf8").trim();
+      } catch {
+        throw new ClawkeepError("config_invalid", `${s.env}_FILE: cannot read the file it names`);
+      }
+    }
+  }
+  return undefined;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(SETTINGS) as (keyof Settings)[]) {
+    const s = SETTINGS[key];
+    const res = (s.schema as z.ZodType).safeParse(readRaw(key, env, flags));
+    if (!res.success) {
+      const why = res.error.issues[0]?.message ?? "invalid value";
+      const name = "flag" in s && flags[key] !== undefined ? `${s.flag} (${s.env})` : s.env;
+      // The value itself is never echoed: it may be a secret.
+      throw new ClawkeepError("config_invalid", `${name}: ${why}`);
+    }
+    out[key] = res.data;
+  }
+  const p = out as Parsed;
+  const dataDir = path.resolve(p.dataDir);
+  const databaseUrl = p.databaseUrl ?? `sqlite:${path.join(dataDir, "clawkeep.db")}`;
+  const blobUrl = p.blobUrl ?? `file://${path.join(dataDir, "blobs")}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: must start with sqlite: or postgres://");
+  }
+  if (!/^file:\/\//.test(blobUrl)) {
+    throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: must start with file://");
+  }
+  return {
+    ...p,
+    dataDir,
+    databaseUrl,
+    blobUrl,
+    masterKey: p.masterKey === undefined ? undefined : new Redacted(p.masterKey),
+  };
+}

@@ -1,0 +1,38 @@
+// One table of stable error codes, mapped to HTTP status in one place. docs/errors.md is kept in
+// step with this table by a test, so a code can never be added or changed silently.
+
+export const ERROR_CODES = {
+  bad_request: { status: 400, description: "The request is malformed (bad JSON, wrong content type, missing field)." },
+  invalid_name: { status: 400, description: "An agent or secret name does not match the allowed pattern." },
+  invalid_version: { status: 400, description: "A version is not a positive integer." },
+  value_too_large: { status: 413, description: "A secret value exceeds the configured maximum size." },
+  unsupported_media_type: { status: 415, description: "The request body's content type is not accepted by this route." },
+  payload_too_large: { status: 413, description: "The request body exceeds the server's body limit." },
+  unauthorized: { status: 401, description: "No bearer token, or the token is malformed, unknown, revoked or expired." },
+  forbidden: { status: 403, description: "The token is valid but not allowed to perform this action (admin only)." },
+  not_found: { status: 404, description: "The resource does not exist, or belongs to someone else (the two are indistinguishable)." },
+  conflict: { status: 409, description: "The resource already exists." },
+  integrity_error: {
+    status: 500,
+    description: "Stored data failed its integrity check (hash or authenticated decryption). No plaintext is returned; an audit event is recorded.",
+  },
+  config_invalid: { status: 500, description: "The configuration is invalid; the message names the variable." },
+  unavailable: { status: 503, description: "A storage backend is unavailable." },
+  internal: { status: 500, description: "An unexpected error. The detail is only in the server log." },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class ClawkeepError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ClawkeepError";
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export const isClawkeepError = (e: unknown): e is ClawkeepError => e instanceof ClawkeepError;

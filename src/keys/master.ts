@@ -1,0 +1,62 @@
+import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, writeSync, fsyncSync } from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { ClawkeepError } from "../errors.js";
+import type { Redacted } from "../redacted.js";
+
+export interface MasterKeySource {
+  key: Buffer;
+  origin: "env" | "file" | "created";
+  file?: string;
+}
+
+function decode(b64: string, where: string): Buffer {
+  const s = b64.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) throw new ClawkeepError("config_invalid", `${where}: not base64`);
+  const key = Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  if (key.length !== 32) throw new ClawkeepError("config_invalid", `${where}: must decode to exactly 32 bytes`);
+  return key;
+}
+
+// Writes a new key file with O_EXCL so two processes starting at once cannot both create one.
+function createKeyFile(file: string): Buffer {
+  const key = randomBytes(32);
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, `${key.toString("base64")}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return key;
+}
+
+export function loadMasterKey(
+  cfg: { masterKey: Redacted<string> | undefined; dataDir: string },
+  opts: { create: boolean },
+): MasterKeySource {
+  if (cfg.masterKey) return { key: decode(cfg.masterKey.unwrap(), "CLAWKEEP_MASTER_KEY"), origin: "env" };
+  const file = path.join(cfg.dataDir, "master.key");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ClawkeepError("config_invalid", `CLAWKEEP_MASTER_KEY: cannot read ${file}`);
+    }
+    if (!opts.create) {
+      throw new ClawkeepError("config_invalid", `CLAWKEEP_MASTER_KEY: unset and ${file} does not exist`);
+    }
+    try {
+      return { key: createKeyFile(file), origin: "created", file };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      text = readFileSync(file, "utf8");
+    }
+  }
+  if ((statSync(file).mode & 0o077) !== 0) {
+    throw new ClawkeepError("config_invalid", `CLAWKEEP_MASTER_KEY: ${file} is readable by group or others; chmod 600 it`);
+  }
+  return { key: decode(text, file), origin: "file", file };
+}

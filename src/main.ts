@@ -1,0 +1,81 @@
+import { closeSync, constants, openSync, writeSync, fsyncSync, unlinkSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "./config.js";
+import { derivePurposeKey } from "./crypto/hkdf.js";
+import { wipe } from "./crypto/bytes.js";
+import { ClawkeepError } from "./errors.js";
+import { createKeyring, kekFromMaster } from "./keys/keyring.js";
+import { loadMasterKey, type MasterKeySource } from "./keys/master.js";
+import { migrateToLatest, openMetaStore } from "./store/meta/index.js";
+import { createFileBlobStore } from "./store/blobs/file.js";
+import type { BlobStore } from "./store/blobs/port.js";
+import { createAuditLog } from "./audit/log.js";
+import { createSecretService } from "./vault/secrets.js";
+import { createUserService } from "./users/users.js";
+
+// The composition root: the only module that picks concrete adapters and wires the domain
+// services together. Everything else receives its dependencies.
+
+export function openBlobStore(url: string): BlobStore {
+  if (url.startsWith("file://")) {
+    const p = url.slice("file://".length);
+    return createFileBlobStore(p.startsWith("/") ? p : path.resolve(p));
+  }
+  throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: unsupported scheme");
+}
+
+export async function createRuntime(config: Config, opts: { createMasterKey: boolean }) {
+  const master: MasterKeySource = loadMasterKey(config, { create: opts.createMasterKey });
+  const meta = openMetaStore(config.databaseUrl);
+  if (config.migrate) await migrateToLatest(meta);
+  const blobs = openBlobStore(config.blobUrl);
+  const auditKey = derivePurposeKey(master.key, "audit");
+  const keyring = createKeyring({ masters: [kekFromMaster(master.key)], cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
+  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey });
+  const secrets = createSecretService({ db: meta.db, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
+  const users = createUserService({ db: meta.db, audit });
+  wipe(master.key);
+  return {
+    config,
+    masterOrigin: master.origin,
+    masterFile: master.file,
+    meta,
+    blobs,
+    keyring,
+    audit,
+    secrets,
+    users,
+    async close() {
+      keyring.close();
+      wipe(auditKey);
+      await meta.close();
+    },
+  };
+}
+
+export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
+
+// On first start there is no user at all: create the admin and hand its token over through a
+// 0600 file (never stdout, which ends up in logs). Returns the file path, or null if an admin
+// already exists.
+export async function bootstrapAdmin(rt: Runtime): Promise<string | null> {
+  if (await rt.users.hasAdmin()) return null;
+  const { token } = await rt.users.createUser({ userId: null, actor: "system" }, "admin", { admin: true });
+  const file = path.join(rt.config.dataDir, "admin.token");
+  try {
+    unlinkSync(file);
+  } catch {
+    // absent: the normal case
+  }
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, `${token}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return file;
+}
+
+export const packageRoot = () => path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

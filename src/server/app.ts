@@ -1,0 +1,63 @@
+import Fastify, { LogController, type FastifyInstance } from "fastify";
+import type { Runtime } from "../main.js";
+import { authHook } from "./auth.js";
+import { errorHandler, sendError } from "./errors.js";
+import { registerMetrics } from "./metrics.js";
+import { auditRoutes, userRoutes } from "./routes/admin.js";
+import { secretRoutes } from "./routes/secrets.js";
+
+// Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
+// header that can carry a credential is censored wherever it appears in a log object.
+export const REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "headers.cookie",
+  "authorization",
+  "token",
+  "value",
+  "*.token",
+  "*.value",
+];
+
+export interface AppOptions {
+  logger?: boolean | { level: string; stream?: NodeJS.WritableStream };
+}
+
+export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const maxBody = Math.ceil((rt.config.maxSecretBytes * 4) / 3) + 16 * 1024;
+  const logger =
+    opts.logger === false
+      ? false
+      : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, ...(typeof opts.logger === "object" ? opts.logger : {}) };
+  const app = Fastify({
+    logger: logger as never,
+    bodyLimit: maxBody,
+    // Our own onResponse line replaces fastify's per-request lines, which would log raw URLs.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    trustProxy: false,
+  });
+
+  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer", bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((_req, reply) => sendError(reply, "not_found", "no such route"));
+  app.decorateRequest("principal", null);
+
+  // One line per request, metadata only: the route pattern (never the filled-in path with its
+  // query string), status and duration.
+  app.addHook("onResponse", async (req, reply) => {
+    req.log.info({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
+  });
+
+  registerMetrics(app);
+  app.get("/health", async () => ({ ok: true, service: "clawkeep" }));
+
+  await app.register(async (v1) => {
+    v1.addHook("onRequest", authHook(rt.users));
+    secretRoutes(v1, rt.secrets);
+    userRoutes(v1, rt.users);
+    auditRoutes(v1, rt.audit);
+  });
+  return app;
+}

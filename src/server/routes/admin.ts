@@ -1,0 +1,62 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { ClawkeepError } from "../../errors.js";
+import type { AuditLog } from "../../audit/log.js";
+import type { UserService } from "../../users/users.js";
+import { principal, requireAdmin } from "../auth.js";
+
+const NewUser = z.strictObject({ name: z.string(), admin: z.boolean().default(false) });
+const NewToken = z.strictObject({ name: z.string().default("api"), ttl_seconds: z.number().int().min(60).max(10 * 365 * 86400).optional() });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new ClawkeepError("bad_request", `invalid body: ${r.error.issues[0]?.path.join(".") || "root"} ${r.error.issues[0]?.message ?? ""}`.trim());
+  return r.data;
+}
+
+export function userRoutes(app: FastifyInstance, users: UserService) {
+  app.post("/v1/users", async (req, reply) => {
+    const admin = requireAdmin(req);
+    const body = parse(NewUser, req.body);
+    const r = await users.createUser({ userId: admin.userId, actor: admin.userId }, body.name, { admin: body.admin });
+    return reply.status(201).send({ user: { id: r.user.id, name: r.user.name, admin: r.user.admin, created_at: r.user.createdAt }, token: r.token });
+  });
+
+  app.get("/v1/whoami", async (req) => {
+    const p = principal(req);
+    return { user: { id: p.userId, name: p.userName, admin: p.isAdmin }, token_id: p.tokenId };
+  });
+
+  app.post("/v1/tokens", async (req, reply) => {
+    const body = parse(NewToken, req.body);
+    const t = await users.createToken(principal(req), body.name, body.ttl_seconds);
+    return reply.status(201).send({ id: t.id, token: t.token, name: t.name, created_at: t.createdAt, expires_at: t.expiresAt });
+  });
+
+  app.get("/v1/tokens", async (req) => ({
+    tokens: (await users.listTokens(principal(req))).map((t) => ({ id: t.id, name: t.name, created_at: t.createdAt, expires_at: t.expiresAt, revoked_at: t.revokedAt })),
+  }));
+
+  app.delete<{ Params: { id: string } }>("/v1/tokens/:id", async (req) => {
+    await users.revokeToken(principal(req), req.params.id);
+    return { id: req.params.id, revoked: true };
+  });
+}
+
+export function auditRoutes(app: FastifyInstance, audit: AuditLog) {
+  app.get<{ Querystring: { after?: string; limit?: string } }>("/v1/audit", async (req) => {
+    const p = principal(req);
+    const after = req.query.after === undefined ? 0 : Number(req.query.after);
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isSafeInteger(after) || after < 0) throw new ClawkeepError("bad_request", "after must be a non-negative integer");
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new ClawkeepError("bad_request", "limit must be an integer 1..1000");
+    // Admins read the whole log; a user reads the events about their own account.
+    const events = await audit.list({ after, limit, ...(p.isAdmin ? {} : { userId: p.userId }) });
+    return { events, next: events.length === limit ? events[events.length - 1]!.seq : null };
+  });
+
+  app.get("/v1/audit/verify", async (req) => {
+    principal(req);
+    return audit.verify();
+  });
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { ClawkeepError } from "../../errors.js";
+import type { SecretService } from "../../vault/secrets.js";
+import { parseVersion } from "../../vault/names.js";
+import { principal } from "../auth.js";
+
+const PutJson = z.strictObject({ value: z.string(), encoding: z.enum(["utf8", "base64"]).default("utf8") });
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+type P = { agent: string; name: string };
+
+function bodyValue(req: FastifyRequest): Buffer {
+  if (Buffer.isBuffer(req.body)) return req.body;
+  const parsed = PutJson.safeParse(req.body);
+  if (!parsed.success) throw new ClawkeepError("bad_request", 'body must be {"value": string, "encoding"?: "utf8" | "base64"}');
+  const { value, encoding } = parsed.data;
+  if (encoding === "base64" && !B64.test(value)) throw new ClawkeepError("bad_request", "value is not valid base64");
+  return Buffer.from(value, encoding);
+}
+
+const caller = (req: FastifyRequest) => {
+  const p = principal(req);
+  return { userId: p.userId, actor: p.userId };
+};
+
+// Values go out as UTF-8 text when they are valid UTF-8 and as base64 otherwise, with `encoding`
+// saying which; `Accept: application/octet-stream` returns the raw bytes instead.
+function sendValue(reply: FastifyReply, req: FastifyRequest, s: Awaited<ReturnType<SecretService["get"]>>) {
+  const accept = req.headers.accept ?? "";
+  reply.header("cache-control", "no-store");
+  if (accept.includes("application/octet-stream")) {
+    return reply.header("content-type", "application/octet-stream").header("x-clawkeep-version", String(s.version)).send(s.value);
+  }
+  const text = new TextDecoder("utf-8", { fatal: true });
+  let value: string;
+  let encoding: "utf8" | "base64";
+  try {
+    value = text.decode(s.value);
+    encoding = "utf8";
+  } catch {
+    value = s.value.toString("base64");
+    encoding = "base64";
+  }
+  return reply.send({ agent: s.agent, name: s.name, version: s.version, created_at: s.createdAt, encoding, value });
+}
+
+export function secretRoutes(app: FastifyInstance, secrets: SecretService) {
+  app.put<{ Params: P }>("/v1/secrets/:agent/:name", async (req, reply) => {
+    const r = await secrets.put(caller(req), req.params.agent, req.params.name, bodyValue(req));
+    return reply.status(201).send({ agent: req.params.agent, name: req.params.name, version: r.version, created_at: r.createdAt });
+  });
+
+  app.get<{ Params: P; Querystring: { version?: string } }>("/v1/secrets/:agent/:name", async (req, reply) => {
+    const q = req.query.version;
+    const version = q === undefined ? undefined : parseVersion(q);
+    return sendValue(reply, req, await secrets.get(caller(req), req.params.agent, req.params.name, version));
+  });
+
+  app.delete<{ Params: P }>("/v1/secrets/:agent/:name", async (req) => {
+    const r = await secrets.remove(caller(req), req.params.agent, req.params.name);
+    return { agent: req.params.agent, name: req.params.name, version: r.version, deleted: true };
+  });
+
+  app.get<{ Params: P }>("/v1/secrets/:agent/:name/versions", async (req) => {
+    const v = await secrets.versions(caller(req), req.params.agent, req.params.name);
+    return {
+      agent: req.params.agent,
+      name: req.params.name,
+      versions: v.map((x) => ({ version: x.version, created_at: x.createdAt, size: x.size, deleted: x.deleted, epoch: x.epoch })),
+    };
+  });
+
+  const listing = (rows: Awaited<ReturnType<SecretService["list"]>>) => ({
+    secrets: rows.map((r) => ({ agent: r.agent, name: r.name, version: r.version, versions: r.versions, updated_at: r.updatedAt })),
+  });
+  app.get("/v1/secrets", async (req) => listing(await secrets.list(caller(req))));
+  app.get<{ Params: { agent: string } }>("/v1/secrets/:agent", async (req) => listing(await secrets.list(caller(req), req.params.agent)));
+}

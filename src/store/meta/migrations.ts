@@ -1,0 +1,81 @@
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+
+// Versioned migrations, in code so they ship inside the package. Never edit a released
+// migration: add the next one. Kysely records applied ones in `kysely_migration`.
+
+const m0001: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("users")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("name", "text", (c) => c.notNull().unique())
+      .addColumn("is_admin", "integer", (c) => c.notNull().defaultTo(0))
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("tokens")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("token_hash", "text", (c) => c.notNull().unique())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("expires_at", "text")
+      .addColumn("revoked_at", "text")
+      .execute();
+    await db.schema.createIndex("tokens_user").on("tokens").column("user_id").execute();
+    await db.schema
+      .createTable("user_epochs")
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("epoch", "integer", (c) => c.notNull())
+      .addColumn("wrapped_dek", "text", (c) => c.notNull())
+      .addColumn("key_id", "text", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull().defaultTo("active"))
+      .addColumn("seal_count", "integer", (c) => c.notNull().defaultTo(0))
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("user_epochs_pk", ["user_id", "epoch"])
+      .execute();
+    await db.schema
+      .createTable("secret_versions")
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("agent", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("version", "integer", (c) => c.notNull())
+      .addColumn("epoch", "integer")
+      .addColumn("blob_id", "text")
+      .addColumn("sha256", "text")
+      .addColumn("size", "integer")
+      .addColumn("deleted", "integer", (c) => c.notNull().defaultTo(0))
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("secret_versions_pk", ["user_id", "agent", "name", "version"])
+      .execute();
+    await db.schema.createIndex("secret_versions_epoch").on("secret_versions").columns(["user_id", "epoch"]).execute();
+    await db.schema
+      .createTable("audit_events")
+      .addColumn("seq", "integer", (c) => c.primaryKey())
+      .addColumn("time", "text", (c) => c.notNull())
+      .addColumn("user_id", "text")
+      .addColumn("actor", "text", (c) => c.notNull())
+      .addColumn("action", "text", (c) => c.notNull())
+      .addColumn("target", "text", (c) => c.notNull())
+      .addColumn("outcome", "text", (c) => c.notNull())
+      .addColumn("metadata", "text", (c) => c.notNull())
+      .addColumn("prev_hash", "text", (c) => c.notNull())
+      .addColumn("hash", "text", (c) => c.notNull())
+      .addColumn("mac", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("audit_events_user").on("audit_events").columns(["user_id", "seq"]).execute();
+    await db.schema
+      .createTable("audit_head")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("seq", "integer", (c) => c.notNull())
+      .addColumn("hash", "text", (c) => c.notNull())
+      .addColumn("mac", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001 };
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

@@ -1,0 +1,123 @@
+import type { Kysely } from "kysely";
+import { randomBytes } from "node:crypto";
+import { constantTimeEqual, sha256Hex } from "../crypto/bytes.js";
+import { ClawkeepError } from "../errors.js";
+import type { AuditLog } from "../audit/log.js";
+import type { DB } from "../store/meta/schema.js";
+
+// Users and their API tokens. A token is `ck_` + 43 base64url characters (256 random bits); the
+// server keeps only its SHA-256, so a database dump does not yield usable tokens.
+
+export const USER_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const TOKEN_RE = /^ck_[A-Za-z0-9_-]{43}$/;
+
+export interface Principal {
+  userId: string;
+  userName: string;
+  tokenId: string;
+  isAdmin: boolean;
+}
+
+export interface UserInfo {
+  id: string;
+  name: string;
+  admin: boolean;
+  createdAt: string;
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString("hex")}`;
+const newToken = () => `ck_${randomBytes(32).toString("base64url")}`;
+
+export function createUserService(deps: { db: Kysely<DB>; audit: AuditLog }) {
+  const { db, audit } = deps;
+
+  async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean } = {}) {
+    if (!USER_RE.test(name)) throw new ClawkeepError("invalid_name", "user name must match [a-z0-9][a-z0-9_-]{0,62}");
+    const user: UserInfo = { id: newId("usr"), name, admin: opts.admin ?? false, createdAt: new Date().toISOString() };
+    const token = newToken();
+    const tokenId = newId("tok");
+    try {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto("users").values({ id: user.id, name, is_admin: user.admin ? 1 : 0, created_at: user.createdAt }).execute();
+        await trx
+          .insertInto("tokens")
+          .values({ id: tokenId, user_id: user.id, token_hash: sha256Hex(token), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
+          .execute();
+        await audit.append(trx, { userId: user.id, actor: actor.actor, action: "UserCreated", target: `user/${name}`, outcome: "success", metadata: { admin: user.admin } });
+        await audit.append(trx, { userId: user.id, actor: actor.actor, action: "TokenCreated", target: `token/${tokenId}`, outcome: "success" });
+      });
+    } catch (e) {
+      if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) throw new ClawkeepError("conflict", "a user with that name already exists");
+      throw e;
+    }
+    return { user, token, tokenId };
+  }
+
+  async function createToken(p: Principal, name: string, ttlSeconds?: number) {
+    if (!/^[A-Za-z0-9 _.:-]{1,64}$/.test(name)) throw new ClawkeepError("bad_request", "token name must be 1-64 characters of [A-Za-z0-9 _.:-]");
+    const token = newToken();
+    const id = newId("tok");
+    const now = new Date();
+    const expiresAt = ttlSeconds ? new Date(now.getTime() + ttlSeconds * 1000).toISOString() : null;
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("tokens")
+        .values({ id, user_id: p.userId, token_hash: sha256Hex(token), name, created_at: now.toISOString(), expires_at: expiresAt, revoked_at: null })
+        .execute();
+      await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenCreated", target: `token/${id}`, outcome: "success", metadata: { name, expires_at: expiresAt } });
+    });
+    return { id, token, name, createdAt: now.toISOString(), expiresAt };
+  }
+
+  async function listTokens(p: Principal) {
+    const rows = await db
+      .selectFrom("tokens")
+      .select(["id", "name", "created_at", "expires_at", "revoked_at"])
+      .where("user_id", "=", p.userId)
+      .orderBy("created_at")
+      .execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at }));
+  }
+
+  async function revokeToken(p: Principal, id: string) {
+    await db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable("tokens")
+        .set({ revoked_at: new Date().toISOString() })
+        .where("id", "=", id)
+        .where("user_id", "=", p.userId)
+        .where("revoked_at", "is", null)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw new ClawkeepError("not_found", "no such token");
+      await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenRevoked", target: `token/${id}`, outcome: "success" });
+    });
+  }
+
+  // Every failure is audited with a reason but never with the presented token.
+  async function authenticate(bearer: string | undefined, ip: string): Promise<Principal> {
+    const fail = async (reason: string, userId: string | null = null): Promise<never> => {
+      await audit.record({ userId, actor: "anonymous", action: "AuthFailed", target: "token", outcome: "failure", metadata: { reason, ip } });
+      throw new ClawkeepError("unauthorized", "missing or invalid bearer token");
+    };
+    if (!bearer) return fail("missing");
+    if (!TOKEN_RE.test(bearer)) return fail("malformed");
+    const hash = sha256Hex(bearer);
+    const row = await db
+      .selectFrom("tokens")
+      .innerJoin("users", "users.id", "tokens.user_id")
+      .select(["tokens.id", "tokens.token_hash", "tokens.expires_at", "tokens.revoked_at", "users.id as user_id", "users.name", "users.is_admin"])
+      .where("tokens.token_hash", "=", hash)
+      .executeTakeFirst();
+    if (!row || !constantTimeEqual(row.token_hash, hash)) return fail("unknown");
+    if (row.revoked_at) return fail("revoked", row.user_id);
+    if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
+    return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1 };
+  }
+
+  const hasAdmin = async () =>
+    (await db.selectFrom("users").select("id").where("is_admin", "=", 1).limit(1).executeTakeFirst()) !== undefined;
+
+  return { createUser, createToken, listTokens, revokeToken, authenticate, hasAdmin };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

@@ -1,0 +1,242 @@
+import type { Kysely } from "kysely";
+import { constantTimeEqual, random, sha256Hex, wipe } from "../crypto/bytes.js";
+import { open, seal, EnvelopeError, type AadContext } from "../crypto/envelope.js";
+import { ClawkeepError } from "../errors.js";
+import type { Keyring } from "../keys/keyring.js";
+import type { BlobStore } from "../store/blobs/port.js";
+import type { DB } from "../store/meta/schema.js";
+import type { AuditLog } from "../audit/log.js";
+import { checkAgent, checkName } from "./names.js";
+
+// Secrets: every put is a new version whose ciphertext goes to the blob store and whose pointer
+// (epoch, blob id, SHA-256 of the ciphertext) goes to the meta store. Order of a write: blob
+// first (fsynced), then pointer + audit event in one transaction, so no pointer ever names a
+// missing blob. A read checks the hash, then opens the envelope whose AAD binds the pointer.
+
+export interface Caller {
+  userId: string;
+  actor: string;
+}
+
+export interface SecretValue {
+  agent: string;
+  name: string;
+  version: number;
+  createdAt: string;
+  value: Buffer;
+}
+
+export interface VersionInfo {
+  version: number;
+  createdAt: string;
+  size: number | null;
+  deleted: boolean;
+  epoch: number | null;
+}
+
+export interface SecretSummary {
+  agent: string;
+  name: string;
+  version: number;
+  updatedAt: string;
+  versions: number;
+}
+
+export const blobKey = (user: string, agent: string, epoch: number, blobId: string) => `${user}/${agent}/${epoch}/${blobId}.enc`;
+
+export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; keyring: Keyring; audit: AuditLog; maxBytes: number }) {
+  const { db, blobs, keyring, audit } = deps;
+
+  const latest = (userId: string, agent: string, name: string) =>
+    db
+      .selectFrom("secret_versions")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("agent", "=", agent)
+      .where("name", "=", name)
+      .orderBy("version", "desc")
+      .limit(1)
+      .executeTakeFirst();
+
+  async function integrityFailure(c: Caller, target: string, reason: string, meta: Record<string, string | number>): Promise<never> {
+    await audit.record({ userId: c.userId, actor: c.actor, action: "IntegrityError", target, outcome: "failure", metadata: { reason, ...meta } });
+    throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
+  }
+
+  async function put(c: Caller, agentIn: string, nameIn: string, value: Uint8Array): Promise<{ version: number; createdAt: string }> {
+    const agent = checkAgent(agentIn);
+    const name = checkName(nameIn);
+    if (value.length > deps.maxBytes) throw new ClawkeepError("value_too_large", `value is larger than ${deps.maxBytes} bytes`);
+    for (let attempt = 0; ; attempt++) {
+      const { epoch } = await db.transaction().execute(async (trx) => {
+        const r = await keyring.currentEpoch(trx, c.userId);
+        if (r.created) {
+          await audit.append(trx, { userId: c.userId, actor: c.actor, action: "EpochCreated", target: `epoch/${r.epoch}`, outcome: "success" });
+        }
+        return r;
+      });
+      const version = ((await latest(c.userId, agent, name))?.version ?? 0) + 1;
+      const blobId = random(16).toString("hex");
+      const ctx: AadContext = { kind: "secret", user: c.userId, agent, name, version, epoch, blobId };
+      const dek = await keyring.dek(db, c.userId, epoch);
+      let ct: Buffer;
+      try {
+        ct = seal(dek, value, ctx);
+      } finally {
+        wipe(dek);
+      }
+      const key = blobKey(c.userId, agent, epoch, blobId);
+      await blobs.put(key, ct);
+      const createdAt = new Date().toISOString();
+      const digest = sha256Hex(ct);
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("secret_versions")
+            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt })
+            .execute();
+          await trx
+            .updateTable("user_epochs")
+            .set((eb) => ({ seal_count: eb("seal_count", "+", 1) }))
+            .where("user_id", "=", c.userId)
+            .where("epoch", "=", epoch)
+            .execute();
+          await audit.append(trx, {
+            userId: c.userId,
+            actor: c.actor,
+            action: "BlobWritten",
+            target: `${agent}/${name}`,
+            outcome: "success",
+            metadata: { version, epoch, blob_id: blobId, sha256: digest, size: value.length },
+          });
+        });
+        return { version, createdAt };
+      } catch (e) {
+        // A concurrent put took this version number: drop our blob and try the next number.
+        await blobs.delete(key).catch(() => undefined);
+        const conflict = /UNIQUE|unique|duplicate key/.test(String((e as Error).message));
+        if (!conflict || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  async function get(c: Caller, agentIn: string, nameIn: string, version?: number): Promise<SecretValue> {
+    const agent = checkAgent(agentIn);
+    const name = checkName(nameIn);
+    const target = `${agent}/${name}`;
+    const row =
+      version === undefined
+        ? await latest(c.userId, agent, name)
+        : await db
+            .selectFrom("secret_versions")
+            .selectAll()
+            .where("user_id", "=", c.userId)
+            .where("agent", "=", agent)
+            .where("name", "=", name)
+            .where("version", "=", version)
+            .executeTakeFirst();
+    if (!row || row.deleted || row.blob_id === null || row.epoch === null || row.sha256 === null) {
+      throw new ClawkeepError("not_found", "no such secret");
+    }
+    const meta = { version: row.version, epoch: row.epoch, blob_id: row.blob_id };
+    const ct = await blobs.get(blobKey(c.userId, agent, row.epoch, row.blob_id));
+    if (!ct) return integrityFailure(c, target, "blob_missing", meta);
+    if (!constantTimeEqual(sha256Hex(ct), row.sha256)) return integrityFailure(c, target, "hash_mismatch", meta);
+    let dek: Buffer;
+    try {
+      dek = await keyring.dek(db, c.userId, row.epoch);
+    } catch (e) {
+      if (e instanceof ClawkeepError && e.code === "integrity_error") return integrityFailure(c, target, "dek_unavailable", meta);
+      throw e;
+    }
+    let value: Buffer;
+    try {
+      value = open(dek, ct, { kind: "secret", user: c.userId, agent, name, version: row.version, epoch: row.epoch, blobId: row.blob_id });
+    } catch (e) {
+      if (e instanceof EnvelopeError) return integrityFailure(c, target, `envelope_${e.reason}`, meta);
+      throw e;
+    } finally {
+      wipe(dek);
+    }
+    await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "success", metadata: { version: row.version } });
+    return { agent, name, version: row.version, createdAt: row.created_at, value };
+  }
+
+  async function versions(c: Caller, agentIn: string, nameIn: string): Promise<VersionInfo[]> {
+    const agent = checkAgent(agentIn);
+    const name = checkName(nameIn);
+    const rows = await db
+      .selectFrom("secret_versions")
+      .select(["version", "created_at", "size", "deleted", "epoch"])
+      .where("user_id", "=", c.userId)
+      .where("agent", "=", agent)
+      .where("name", "=", name)
+      .orderBy("version")
+      .execute();
+    if (rows.length === 0) throw new ClawkeepError("not_found", "no such secret");
+    return rows.map((r) => ({ version: r.version, createdAt: r.created_at, size: r.size, deleted: r.deleted === 1, epoch: r.epoch }));
+  }
+
+  async function list(c: Caller, agentIn?: string): Promise<SecretSummary[]> {
+    let q = db
+      .selectFrom("secret_versions as s")
+      .select(["s.agent", "s.name", "s.version", "s.created_at", "s.deleted"])
+      .select((eb) =>
+        eb
+          .selectFrom("secret_versions as c")
+          .select((e2) => e2.fn.countAll<number>().as("n"))
+          .whereRef("c.user_id", "=", "s.user_id")
+          .whereRef("c.agent", "=", "s.agent")
+          .whereRef("c.name", "=", "s.name")
+          .where("c.deleted", "=", 0)
+          .as("versions"),
+      )
+      .where("s.user_id", "=", c.userId)
+      .where((eb) =>
+        eb(
+          "s.version",
+          "=",
+          eb
+            .selectFrom("secret_versions as m")
+            .select((e2) => e2.fn.max("m.version").as("v"))
+            .whereRef("m.user_id", "=", "s.user_id")
+            .whereRef("m.agent", "=", "s.agent")
+            .whereRef("m.name", "=", "s.name"),
+        ),
+      )
+      .where("s.deleted", "=", 0)
+      .orderBy("s.agent")
+      .orderBy("s.name");
+    if (agentIn !== undefined) q = q.where("s.agent", "=", checkAgent(agentIn));
+    const rows = await q.execute();
+    return rows.map((r) => ({ agent: r.agent, name: r.name, version: r.version, updatedAt: r.created_at, versions: Number(r.versions ?? 0) }));
+  }
+
+  // Delete appends a tombstone version: the latest read answers 404 from then on, history stays
+  // listable, and older versions stay readable by number until their epoch is destroyed.
+  async function remove(c: Caller, agentIn: string, nameIn: string): Promise<{ version: number }> {
+    const agent = checkAgent(agentIn);
+    const name = checkName(nameIn);
+    for (let attempt = 0; ; attempt++) {
+      const last = await latest(c.userId, agent, name);
+      if (!last || last.deleted) throw new ClawkeepError("not_found", "no such secret");
+      const version = last.version + 1;
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("secret_versions")
+            .values({ user_id: c.userId, agent, name, version, epoch: null, blob_id: null, sha256: null, size: null, deleted: 1, created_at: new Date().toISOString() })
+            .execute();
+          await audit.append(trx, { userId: c.userId, actor: c.actor, action: "SecretDeleted", target: `${agent}/${name}`, outcome: "success", metadata: { version } });
+        });
+        return { version };
+      } catch (e) {
+        if (!/UNIQUE|unique|duplicate key/.test(String((e as Error).message)) || attempt >= 20) throw e;
+      }
+    }
+  }
+
+  return { put, get, versions, list, remove };
+}
+
+export type SecretService = ReturnType<typeof createSecretService>;
