@@ -33,12 +33,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   const app = Fastify({
     logger: logger as never,
     bodyLimit: maxBody,
+    // Long enough for any valid name, so an over-long name gets invalid_name rather than 414.
+    routerOptions: { maxParamLength: 512 },
     // Our own onResponse line replaces fastify's per-request lines, which would log raw URLs.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     trustProxy: false,
   });
 
+  // Values are bytes or JSON; text/plain would silently re-encode them, so it is refused.
+  app.removeContentTypeParser("text/plain");
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer", bodyLimit: maxBody }, (_req, body, done) => done(null, body));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_req, reply) => sendError(reply, "not_found", "no such route"));
