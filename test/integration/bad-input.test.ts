@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import type { InjectOptions } from "fastify";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // Bad input gets a clear error with a stable code, changes nothing in the store, and the server
@@ -35,7 +36,7 @@ function snapshot() {
   return JSON.stringify({ rows, users, tokens, files: files.sort() });
 }
 
-type Case = [label: string, req: Parameters<TestEnv["app"]["inject"]>[0] & object, status: number, code: string];
+type Case = [label: string, req: InjectOptions, status: number, code: string];
 
 const auth = () => bearer(token);
 const cases = (): Case[] => [
