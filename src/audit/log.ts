@@ -41,30 +41,66 @@ export interface AuditLog {
 export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; key: Buffer }): AuditLog {
   const { db, key } = deps;
 
-  async function append(trx: Transaction<DB>, ev: AuditEvent): Promise<number> {
+  // Appends events in order after the current head, reading and moving the head once.
+  async function appendMany(trx: Transaction<DB>, evs: AuditEvent[]): Promise<number[]> {
     let q = trx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
     if (deps.dialect === "postgres") q = q.forUpdate();
     const head = await q.executeTakeFirst();
-    const fields = {
-      seq: (head?.seq ?? 0) + 1,
-      time: new Date().toISOString(),
-      user_id: ev.userId,
-      actor: ev.actor,
-      action: ev.action,
-      target: ev.target,
-      outcome: ev.outcome,
-      metadata: JSON.stringify(ev.metadata ?? {}),
-      prev_hash: head?.hash ?? GENESIS,
-    };
-    const hash = eventHash(fields);
-    await trx.insertInto("audit_events").values({ ...fields, hash, mac: eventMac(key, hash) }).execute();
-    const hm = headMac(key, fields.seq, hash);
-    if (head) {
-      await trx.updateTable("audit_head").set({ seq: fields.seq, hash, mac: hm }).where("id", "=", 1).execute();
-    } else {
-      await trx.insertInto("audit_head").values({ id: 1, seq: fields.seq, hash, mac: hm }).execute();
+    let seq = head?.seq ?? 0;
+    let prev = head?.hash ?? GENESIS;
+    const rows = evs.map((ev) => {
+      seq += 1;
+      const fields = {
+        seq,
+        time: new Date().toISOString(),
+        user_id: ev.userId,
+        actor: ev.actor,
+        action: ev.action,
+        target: ev.target,
+        outcome: ev.outcome,
+        metadata: JSON.stringify(ev.metadata ?? {}),
+        prev_hash: prev,
+      };
+      prev = eventHash(fields);
+      return { ...fields, hash: prev, mac: eventMac(key, prev) };
+    });
+    // Bounded chunks keep each statement under the engines' bound-parameter limits.
+    for (let i = 0; i < rows.length; i += 50) await trx.insertInto("audit_events").values(rows.slice(i, i + 50)).execute();
+    const hm = headMac(key, seq, prev);
+    if (head) await trx.updateTable("audit_head").set({ seq, hash: prev, mac: hm }).where("id", "=", 1).execute();
+    else await trx.insertInto("audit_head").values({ id: 1, seq, hash: prev, mac: hm }).execute();
+    return rows.map((r) => r.seq);
+  }
+
+  const append = async (trx: Transaction<DB>, ev: AuditEvent): Promise<number> => (await appendMany(trx, [ev]))[0]!;
+
+  // Group commit for standalone events (reads, failed logins, integrity errors): events that
+  // arrive while a batch is committing go together in the next transaction, so a burst of
+  // audited reads costs one durable commit instead of one each. Every caller still waits until
+  // its own event is committed.
+  let queue: { ev: AuditEvent; resolve: (seq: number) => void; reject: (e: unknown) => void }[] = [];
+  let flushing = false;
+  async function flush(): Promise<void> {
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, 500);
+        try {
+          const seqs = await db.transaction().execute((trx) => appendMany(trx, batch.map((b) => b.ev)));
+          batch.forEach((b, i) => b.resolve(seqs[i]!));
+        } catch (e) {
+          batch.forEach((b) => b.reject(e));
+        }
+      }
+    } finally {
+      flushing = false;
     }
-    return fields.seq;
+  }
+  function record(ev: AuditEvent): Promise<number> {
+    return new Promise((resolve, reject) => {
+      queue.push({ ev, resolve, reject });
+      if (!flushing) void flush();
+    });
   }
 
   async function* allEvents(source: Db): AsyncGenerator<StoredEvent> {
@@ -79,7 +115,7 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
 
   return {
     append,
-    record: (ev) => db.transaction().execute((trx) => append(trx, ev)),
+    record,
     async list({ userId, after = 0, limit }) {
       let q = db.selectFrom("audit_events").selectAll().where("seq", ">", after).orderBy("seq").limit(limit);
       if (userId !== undefined) q = q.where("user_id", "=", userId);
