@@ -78,7 +78,7 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
   // arrive while a batch is committing go together in the next transaction, so a burst of
   // audited reads costs one durable commit instead of one each. Every caller still waits until
   // its own event is committed.
-  let queue: { ev: AuditEvent; resolve: (seq: number) => void; reject: (e: unknown) => void }[] = [];
+  const queue: { ev: AuditEvent; resolve: (seq: number) => void; reject: (e: unknown) => void }[] = [];
   let flushing = false;
   async function flush(): Promise<void> {
     flushing = true;

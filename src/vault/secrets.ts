@@ -6,6 +6,7 @@ import type { Keyring } from "../keys/keyring.js";
 import type { BlobStore } from "../store/blobs/port.js";
 import type { DB } from "../store/meta/schema.js";
 import type { AuditLog } from "../audit/log.js";
+import { createKeyedLock } from "./keyed-lock.js";
 import { checkAgent, checkName } from "./names.js";
 
 // Secrets: every put is a new version whose ciphertext goes to the blob store and whose pointer
@@ -46,6 +47,11 @@ export const blobKey = (user: string, agent: string, epoch: number, blobId: stri
 
 export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; keyring: Keyring; audit: AuditLog; maxBytes: number }) {
   const { db, blobs, keyring, audit } = deps;
+  const withLock = createKeyedLock();
+  const isConflict = (e: unknown) => /UNIQUE|unique|duplicate key/.test(String((e as Error).message));
+  // Another node took the version we computed: wait a little (jittered) and try the next one.
+  const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+  const MAX_ATTEMPTS = 50;
 
   const latest = (userId: string, agent: string, name: string) =>
     db
@@ -67,6 +73,10 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
     if (value.length > deps.maxBytes) throw new ClawkeepError("value_too_large", `value is larger than ${deps.maxBytes} bytes`);
+    return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value));
+  }
+
+  async function putLocked(c: Caller, agent: string, name: string, value: Uint8Array): Promise<{ version: number; createdAt: string }> {
     for (let attempt = 0; ; attempt++) {
       const { epoch } = await db.transaction().execute(async (trx) => {
         const r = await keyring.currentEpoch(trx, c.userId);
@@ -114,8 +124,8 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
       } catch (e) {
         // A concurrent put took this version number: drop our blob and try the next number.
         await blobs.delete(key).catch(() => undefined);
-        const conflict = /UNIQUE|unique|duplicate key/.test(String((e as Error).message));
-        if (!conflict || attempt >= 20) throw e;
+        if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;
+        await backoff(attempt);
       }
     }
   }
@@ -217,6 +227,10 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
   async function remove(c: Caller, agentIn: string, nameIn: string): Promise<{ version: number }> {
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
+    return withLock(`${c.userId}/${agent}/${name}`, () => removeLocked(c, agent, name));
+  }
+
+  async function removeLocked(c: Caller, agent: string, name: string): Promise<{ version: number }> {
     for (let attempt = 0; ; attempt++) {
       const last = await latest(c.userId, agent, name);
       if (!last || last.deleted) throw new ClawkeepError("not_found", "no such secret");
@@ -231,7 +245,8 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
         });
         return { version };
       } catch (e) {
-        if (!/UNIQUE|unique|duplicate key/.test(String((e as Error).message)) || attempt >= 20) throw e;
+        if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;
+        await backoff(attempt);
       }
     }
   }
