@@ -81,3 +81,14 @@ export function keysOf(c: { derived: VectorKeys } | VectorCase) {
     nameTweak: hex(c.derived.name_tweak_hex),
   };
 }
+
+/**
+ * Byte equality without vitest's element-wise deep equal (which is very slow on 64 KiB+ arrays).
+ * On mismatch the message names the lengths and the first differing offset, never the bytes.
+ */
+export function sameBytes(actual: Uint8Array, expected: Uint8Array): string {
+  if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)) return "same";
+  let i = 0;
+  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
+  return `differ: lengths ${actual.length}/${expected.length}, first difference at ${i}`;
+}
