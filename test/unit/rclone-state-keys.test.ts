@@ -22,6 +22,8 @@ describe("seed-000 state key derivation", () => {
     const k = deriveStateKeys(MK);
     const expected = Buffer.from(hkdfSync("sha256", Buffer.from(MK), Buffer.alloc(0), Buffer.from("gateway-auth-token"), 32));
     expect(Buffer.from(k.gatewayAuthToken, "base64")).toEqual(expected);
+    // Cross-checked with an independent HKDF (Python hmac/hashlib).
+    expect(k.gatewayAuthToken).toBe("rv/S77nlUgGP1+NHsdhcuCjLjgJVTyYKYO0/m/PWfYw=");
     expect(new Set([k.gatewayAuthToken, k.rcloneCryptPassword, k.rcloneCryptSalt]).size).toBe(3);
   });
 
