@@ -137,6 +137,21 @@ describe("rclone contents properties", () => {
     );
   });
 
+  it("the async generator yields verified chunks before a damaged one, then throws", async () => {
+    const x = plaintextOf(2 * C + 9, 11);
+    const enc = encryptContents(key, x);
+    const at = 32 + CHUNK_CIPHER_SIZE + 20;
+    enc[at] = (enc[at] ?? 0) ^ 0x80;
+    const got: Uint8Array[] = [];
+    await expect(
+      (async () => {
+        for await (const p of decryptStream(key, [enc])) got.push(p);
+      })(),
+    ).rejects.toMatchObject({ code: "rclone_auth_failed", message: "chunk 1 failed authentication (wrong key or corrupted data)" });
+    expect(got).toHaveLength(1);
+    expect(sameBytes(got[0] ?? new Uint8Array(0), x.subarray(0, C))).toBe("same");
+  });
+
   it("a failed decryptor stays failed", () => {
     const enc = encryptContents(key, plaintextOf(10, 3));
     enc[40] = (enc[40] ?? 0) ^ 1;

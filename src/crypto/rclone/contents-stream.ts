@@ -211,6 +211,12 @@ function* drive(step: (sink: Sink) => void): Generator<Uint8Array, void, undefin
   if (failure !== undefined) throw failure.error;
 }
 
+// Feed large inputs one chunk-sized slice at a time so at most a couple of output pieces are
+// pending between yields, however big the caller's buffers are.
+function* slices(data: Uint8Array): Generator<Uint8Array, void, undefined> {
+  for (let off = 0; off < data.length; off += CHUNK_CIPHER_SIZE) yield data.subarray(off, off + CHUNK_CIPHER_SIZE);
+}
+
 /** Async-generator form of the encryptor. */
 export async function* encryptStream(
   key: Uint8Array,
@@ -218,7 +224,9 @@ export async function* encryptStream(
   options: EncryptOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const core = new ContentEncryptor(key, options);
-  for await (const data of source) yield* drive((sink) => core.write(data, sink));
+  for await (const data of source) {
+    for (const slice of slices(data)) yield* drive((sink) => core.write(slice, sink));
+  }
   yield* drive((sink) => core.end(sink));
 }
 
@@ -228,6 +236,8 @@ export async function* decryptStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const core = new ContentDecryptor(key);
-  for await (const data of source) yield* drive((sink) => core.write(data, sink));
+  for await (const data of source) {
+    for (const slice of slices(data)) yield* drive((sink) => core.write(slice, sink));
+  }
   yield* drive((sink) => core.end(sink));
 }
