@@ -1,8 +1,9 @@
 // Interop with the real rclone binary (Debian's 1.60.1 in CI): files we encrypt must be read by
 // `rclone cat`/`copy`/`cryptcheck`, and files rclone writes must be decrypted by us, names and
-// contents, for several name settings. Passwords reach rclone only inside a 0600 config file,
-// obscured by our own obscure(); nothing secret is put on argv and inherited RCLONE_* variables
-// are stripped because rclone lets them override the config file.
+// contents, for several name settings. Passwords reach rclone obscured by our own obscure(),
+// inside a 0600 config file (or, for the seed-000 override check, in RCLONE_CRYPT_PASSWORD(2));
+// nothing secret is put on argv, and inherited RCLONE_* variables are stripped because rclone
+// lets them override the config file.
 import { spawnSync } from "node:child_process";
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -137,6 +138,32 @@ describe.skipIf(SKIP)("rclone interop (real rclone binary)", () => {
 
   it("rclone is installed (mandatory in CI)", () => {
     expect(RCLONE_FOUND, "CI=true but the rclone binary is missing: install it (apt-get install rclone)").toBe(true);
+  });
+
+  it("rclone honours RCLONE_CRYPT_PASSWORD(2) exactly as resolveCryptSecrets hands them over", async () => {
+    const root = join(work, "env-override");
+    const encDir = join(root, "enc");
+    mkdirSync(encDir, { recursive: true });
+    // The config names the remote but carries no password: rclone must take both from the env.
+    const conf = join(root, "rclone.conf");
+    writeFileSync(conf, `[sec]\ntype = crypt\nremote = ${encDir}\n`, { mode: 0o600 });
+    const r = resolveCryptSecrets({
+      MASTER_KEY: "ignored-for-the-password",
+      RCLONE_CRYPT_PASSWORD: obscure("operator password"),
+    });
+    expect([r.passwordSource, r.password2Source]).toEqual(["env-override", "master-key"]);
+    const keys = await deriveRcloneKeys(r.password, r.password2);
+    const names = new RcloneNameCipher(keys);
+    const plain = bytesFor("env", C + 3);
+    writeFileSync(join(encDir, names.encryptFilePath("env.bin")), encryptContents(keys.dataKey, plain));
+
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("RCLONE_")));
+    env.HOME = root;
+    env.RCLONE_CRYPT_PASSWORD = r.passwordObscured;
+    env.RCLONE_CRYPT_PASSWORD2 = r.password2Obscured;
+    const res = spawnSync("rclone", ["--config", conf, "cat", "sec:env.bin"], { env, timeout: 60_000, maxBuffer: 8 << 20 });
+    expect(res.status, res.stderr?.toString()).toBe(0);
+    expect(sameBytes(res.stdout, plain)).toBe("same");
   });
 
   SETUPS.forEach((setup, idx) => {
