@@ -27,12 +27,12 @@ export const SETTINGS = {
   databaseUrl: {
     env: "CLAWKEEP_DATABASE_URL",
     schema: z.string().min(1).optional(),
-    doc: "Meta store. `sqlite:<path>` (default `sqlite:<data-dir>/clawkeep.db`).",
+    doc: "Meta store. `sqlite:<path>` (default `sqlite:<data-dir>/clawkeep.db`) or `postgres://user@host:5432/db` for many nodes.",
   },
   blobUrl: {
     env: "CLAWKEEP_BLOB_URL",
     schema: z.string().min(1).optional(),
-    doc: "Blob store for ciphertext. `file://<path>` (default `file://<data-dir>/blobs`).",
+    doc: "Blob store for ciphertext. `file://<path>` (default `file://<data-dir>/blobs`) or `s3://bucket/prefix` (configured by S3_ENDPOINT, S3_REGION, S3_PROVIDER, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
   },
   port: { env: "CLAWKEEP_PORT", flag: "--port", schema: int(0, 65535).default(8787), doc: "HTTP port." },
   bind: { env: "CLAWKEEP_BIND", flag: "--bind", schema: z.string().min(1).default("127.0.0.1"), doc: "Address the HTTP server binds to." },
@@ -50,6 +50,11 @@ export const SETTINGS = {
     env: "CLAWKEEP_DEK_CACHE_MAX",
     schema: int(0, 1_000_000).default(10_000),
     doc: "Most unwrapped DEKs held in memory at once; the least recently used is wiped first.",
+  },
+  databasePool: {
+    env: "CLAWKEEP_DATABASE_POOL",
+    schema: int(1, 1000).default(10),
+    doc: "PostgreSQL connections per node.",
   },
   migrate: {
     env: "CLAWKEEP_MIGRATE",
@@ -76,6 +81,7 @@ export interface Config {
   maxSecretBytes: number;
   dekCacheSeconds: number;
   dekCacheMax: number;
+  databasePool: number;
   migrate: boolean;
   logLevel: Parsed["logLevel"];
 }
@@ -121,8 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: must start with sqlite: or postgres://");
   }
-  if (!/^file:\/\//.test(blobUrl)) {
-    throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: must start with file://");
+  if (!/^(file|s3):\/\//.test(blobUrl)) {
+    throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: must start with file:// or s3://");
   }
   return {
     ...p,

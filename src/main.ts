@@ -10,6 +10,8 @@ import { loadMasterKey, type MasterKeySource } from "./keys/master.js";
 import { migrateToLatest, openMetaStore } from "./store/meta/index.js";
 import { createFileBlobStore } from "./store/blobs/file.js";
 import type { BlobStore } from "./store/blobs/port.js";
+import { createS3BlobStore } from "./store/blobs/s3.js";
+import { s3Settings } from "./store/s3/client.js";
 import { createAuditLog } from "./audit/log.js";
 import { createSecretService } from "./vault/secrets.js";
 import { createUserService } from "./users/users.js";
@@ -17,19 +19,20 @@ import { createUserService } from "./users/users.js";
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
 
-export function openBlobStore(url: string): BlobStore {
+export function openBlobStore(url: string, env: NodeJS.ProcessEnv = process.env): BlobStore {
   if (url.startsWith("file://")) {
     const p = url.slice("file://".length);
     return createFileBlobStore(p.startsWith("/") ? p : path.resolve(p));
   }
+  if (url.startsWith("s3://")) return createS3BlobStore(s3Settings(url, env));
   throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: unsupported scheme");
 }
 
-export async function createRuntime(config: Config, opts: { createMasterKey: boolean }) {
+export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
   const master: MasterKeySource = loadMasterKey(config, { create: opts.createMasterKey });
-  const meta = openMetaStore(config.databaseUrl);
+  const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
+  const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
   if (config.migrate) await migrateToLatest(meta);
-  const blobs = openBlobStore(config.blobUrl);
   const auditKey = derivePurposeKey(master.key, "audit");
   const keyring = createKeyring({ masters: [kekFromMaster(master.key)], cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey });

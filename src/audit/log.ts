@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../store/meta/schema.js";
 import { GENESIS, eventHash, eventMac, headMac, verifyChain, type StoredEvent, type VerifyResult } from "./chain.js";
 
@@ -8,6 +8,9 @@ import { GENESIS, eventHash, eventMac, headMac, verifyChain, type StoredEvent, t
 // transaction, which serialises them and keeps one linear chain across processes and nodes.
 
 type Db = Kysely<DB> | Transaction<DB>;
+
+// Arbitrary constant naming the audit chain's advisory lock ("ckau").
+const AUDIT_LOCK_ID = 0x636b6175;
 
 export interface AuditEvent {
   userId: string | null;
@@ -43,9 +46,11 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
 
   // Appends events in order after the current head, reading and moving the head once.
   async function appendMany(trx: Transaction<DB>, evs: AuditEvent[]): Promise<number[]> {
-    let q = trx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
-    if (deps.dialect === "postgres") q = q.forUpdate();
-    const head = await q.executeTakeFirst();
+    // On PostgreSQL, nodes append concurrently: a transaction-scoped advisory lock makes them take
+    // turns even before the head row exists (a row lock cannot guard a row not yet written).
+    // SQLite serialises writers itself.
+    if (deps.dialect === "postgres") await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
+    const head = await trx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1).executeTakeFirst();
     let seq = head?.seq ?? 0;
     let prev = head?.hash ?? GENESIS;
     const rows = evs.map((ev) => {

@@ -8,12 +8,18 @@ import { loadConfig } from "../../src/config.js";
 import { bootstrapAdmin, createRuntime, type Runtime } from "../../src/main.js";
 import { buildApp } from "../../src/server/app.js";
 import { readFileSync } from "node:fs";
+import { createPgDatabase, openRawDb, type Backend, type RawDb } from "./backends.js";
+import { startS3, type S3Server } from "./s3.js";
 
 export const tempDir = (prefix = "ck-test-") => mkdtempSync(path.join(tmpdir(), prefix));
 
 export interface TestEnv {
   dir: string;
   masterKey: string;
+  backend: Backend;
+  /** Env vars that point a CLI or another node at this environment's storage. */
+  storageEnv: Record<string, string>;
+  raw: () => Promise<RawDb>;
   rt: Runtime;
   app: FastifyInstance;
   adminToken: string;
@@ -25,14 +31,42 @@ export interface TestEnv {
 
 // A real runtime (SQLite file + blob folder in a temp dir) and the real fastify app, driven with
 // inject(): the same code path as the network server, without a socket.
+const SQLITE_FILE: Backend = { name: "sqlite+file", dialect: "sqlite", blobs: "file" };
+
+interface Storage {
+  env: Record<string, string>;
+  cleanup: () => Promise<void>;
+}
+
+async function provision(backend: Backend, dir: string): Promise<Storage> {
+  const env: Record<string, string> = {};
+  const cleanups: (() => Promise<void>)[] = [];
+  if (backend.dialect === "postgres") {
+    const pgdb = await createPgDatabase();
+    env.CLAWKEEP_DATABASE_URL = pgdb.url;
+    cleanups.push(pgdb.drop);
+  } else {
+    env.CLAWKEEP_DATABASE_URL = `sqlite:${path.join(dir, "clawkeep.db")}`;
+  }
+  if (backend.blobs === "s3") {
+    const s3: S3Server = await startS3();
+    Object.assign(env, s3.env, { CLAWKEEP_BLOB_URL: `s3://${s3.bucket}/blobs` });
+    cleanups.push(s3.stop);
+  }
+  return { env, cleanup: async () => void (await Promise.all(cleanups.map((c) => c()))) };
+}
+
 export async function startTestEnv(
   extraEnv: Record<string, string> = {},
-  reuse?: { dir: string; masterKey: string; adminToken: string },
+  reuse?: { dir: string; masterKey: string; adminToken: string; storage: Storage },
+  backend: Backend = SQLITE_FILE,
 ): Promise<TestEnv> {
   const dir = reuse?.dir ?? tempDir();
   const masterKey = reuse?.masterKey ?? randomBytes(32).toString("base64");
-  const config = loadConfig({ CLAWKEEP_DATA_DIR: dir, CLAWKEEP_MASTER_KEY: masterKey, CLAWKEEP_LOG_LEVEL: "debug", ...extraEnv });
-  const rt = await createRuntime(config, { createMasterKey: false });
+  const storage = reuse?.storage ?? (await provision(backend, dir));
+  const allEnv = { CLAWKEEP_DATA_DIR: dir, CLAWKEEP_MASTER_KEY: masterKey, CLAWKEEP_LOG_LEVEL: "debug", ...storage.env, ...extraEnv };
+  const config = loadConfig(allEnv);
+  const rt = await createRuntime(config, { createMasterKey: false, env: allEnv });
   const tokenFile = reuse ? null : await bootstrapAdmin(rt);
   const adminToken = reuse?.adminToken ?? readFileSync(tokenFile!, "utf8").trim();
   const chunks: Buffer[] = [];
@@ -47,6 +81,9 @@ export async function startTestEnv(
   return {
     dir,
     masterKey,
+    backend,
+    storageEnv: storage.env,
+    raw: () => openRawDb(config.databaseUrl),
     rt,
     app,
     adminToken,
@@ -54,12 +91,13 @@ export async function startTestEnv(
     async close() {
       await app.close();
       await rt.close();
+      await storage.cleanup();
       rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
       await app.close();
       await rt.close();
-      return startTestEnv(extraEnv, { dir, masterKey, adminToken });
+      return startTestEnv(extraEnv, { dir, masterKey, adminToken, storage }, backend);
     },
   };
 }

@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { Kysely, Migrator, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from "kysely";
 import Database from "better-sqlite3";
+import pg from "pg";
 import { ClawkeepError } from "../../errors.js";
 import type { DB } from "./schema.js";
 import { migrationProvider } from "./migrations.js";
@@ -37,14 +38,40 @@ export function openSqlite(file: string, opts: { readonly?: boolean } = {}): Met
   return { db, dialect: "sqlite", close: () => db.destroy() };
 }
 
-export function openMetaStore(url: string): MetaStore {
+// PostgreSQL for many stateless nodes. COUNT(*) and BIGINT come back as strings from pg; the
+// queries convert with Number() where they read them.
+export function openPostgres(url: string, poolSize = 10): MetaStore {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on("error", () => undefined);
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: "postgres", close: () => db.destroy() };
+}
+
+export function openMetaStore(url: string, opts: { poolSize?: number } = {}): MetaStore {
   if (url.startsWith("sqlite:")) return openSqlite(sqlitePath(url));
-  throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: PostgreSQL is not supported by this build yet");
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize);
+  throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: must start with sqlite: or postgres://");
+}
+
+export const migrator = (store: MetaStore) => new Migrator({ db: store.db, provider: migrationProvider });
+
+function check({ error, results }: MigrationResultSet): string[] {
+  if (error) throw new ClawkeepError("unavailable", `meta-store migration failed: ${(error as Error).message ?? error}`, { cause: error });
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 
 export async function migrateToLatest(store: MetaStore): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw new ClawkeepError("unavailable", "meta-store migration failed", { cause: error });
-  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+  return check(await migrator(store).migrateToLatest());
+}
+
+/** Migrates up (or down) to exactly `name`; used to build databases of an older schema in tests. */
+export async function migrateTo(store: MetaStore, name: string): Promise<string[]> {
+  return check(await migrator(store).migrateTo(name));
+}
+
+/** Applied and pending migrations, for `clawkeep migrate --dry-run`. */
+export async function migrationStatus(store: MetaStore): Promise<{ name: string; applied: boolean }[]> {
+  const all = await migrator(store).getMigrations();
+  return all.map((m) => ({ name: m.name, applied: m.executedAt !== undefined }));
 }
