@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // Audited reads are group-committed; under concurrency every read still has exactly one event,
 // writes interleave correctly, and the chain stays one linear, verifiable sequence.
 
+describe.each(BACKENDS)("audit concurrency ($name)", (backend) => {
 let env: TestEnv;
 let token: string;
 beforeAll(async () => {
-  env = await startTestEnv();
+  env = await startTestEnv({}, undefined, backend);
   token = await createUser(env, "alice");
   await putSecret(env, token, "bot/K", "v1");
 });
@@ -30,4 +32,5 @@ describe("audit under concurrency", () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(await env.rt.audit.verify()).toEqual({ ok: true, count: events.length });
   });
+});
 });

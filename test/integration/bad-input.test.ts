@@ -1,38 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
-import Database from "better-sqlite3";
 import type { InjectOptions } from "fastify";
+import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // Bad input gets a clear error with a stable code, changes nothing in the store, and the server
 // keeps serving.
 
+describe.each(BACKENDS)("bad input ($name)", (backend) => {
 let env: TestEnv;
 let token: string;
 
 beforeAll(async () => {
-  env = await startTestEnv();
+  env = await startTestEnv({}, undefined, backend);
   token = await createUser(env, "alice");
   await putSecret(env, token, "bot/KEY", "original");
 });
 afterAll(async () => env.close());
 
-function snapshot() {
-  const db = new Database(path.join(env.dir, "clawkeep.db"));
-  const rows = db.prepare("select user_id, agent, name, version, sha256, deleted from secret_versions order by 1,2,3,4").all();
-  const users = db.prepare("select id, name from users order by id").all();
-  const tokens = db.prepare("select id, revoked_at from tokens order by id").all();
-  db.close();
+async function snapshot() {
+  const db = await env.raw();
+  const rows = await db.all("select user_id, agent, name, version, sha256, deleted from secret_versions order by 1,2,3,4");
+  const users = await db.all("select id, name from users order by id");
+  const tokens = await db.all("select id, revoked_at from tokens order by id");
+  await db.close();
   const files: string[] = [];
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = path.join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.push(path.relative(env.dir, p));
-    }
-  };
-  walk(path.join(env.dir, "blobs"));
+  for await (const k of env.rt.blobs.list("")) files.push(k);
   return JSON.stringify({ rows, users, tokens, files: files.sort() });
 }
 
@@ -80,13 +72,13 @@ const cases = (): Case[] => [
 
 describe("bad input", () => {
   it("every case gets its stable code and changes nothing", async () => {
-    const before = snapshot();
+    const before = await snapshot();
     for (const [label, req, status, code] of cases()) {
       const headers = Object.fromEntries(Object.entries((req.headers ?? {}) as Record<string, string>).map(([k, v]) => [k, v.replace("__ADMIN__", env.adminToken)]));
       const r = await env.app.inject({ ...req, headers });
       expect({ label, status: r.statusCode }).toEqual({ label, status });
       expect({ label, body: r.json() }).toEqual({ label, body: { error: { code, message: expect.any(String) } } });
-      expect(snapshot(), label).toBe(before);
+      expect(await snapshot(), label).toBe(before);
     }
     const ok = await env.app.inject({ method: "GET", url: "/v1/secrets/bot/KEY", headers: auth() });
     expect(ok.json()).toMatchObject({ value: "original", version: 1 });
@@ -99,9 +91,9 @@ describe("bad input", () => {
     const r = await env.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(t.token) });
     expect(r.statusCode).toBe(401);
     const t2 = (await env.app.inject({ method: "POST", url: "/v1/tokens", headers: auth(), payload: { name: "exp", ttl_seconds: 60 } })).json();
-    const db = new Database(path.join(env.dir, "clawkeep.db"));
-    db.prepare("update tokens set expires_at = '2000-01-01T00:00:00.000Z' where id = ?").run(t2.id);
-    db.close();
+    const db = await env.raw();
+    await db.run("update tokens set expires_at = '2000-01-01T00:00:00.000Z' where id = ?", t2.id);
+    await db.close();
     expect((await env.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(t2.token) })).statusCode).toBe(401);
   });
 
@@ -114,4 +106,5 @@ describe("bad input", () => {
     expect(JSON.stringify(all)).not.toContain("B".repeat(43));
     expect(env.logs()).not.toContain("B".repeat(43));
   });
+});
 });

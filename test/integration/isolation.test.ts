@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // For every route, user B's token on user A's resources gets exactly the answer B gets for a
 // resource that does not exist, and A's data is unchanged afterwards.
 
+describe.each(BACKENDS)("isolation ($name)", (backend) => {
 let env: TestEnv;
 let alice: string;
 let bob: string;
 let aliceTokenId: string;
 
 beforeAll(async () => {
-  env = await startTestEnv();
+  env = await startTestEnv({}, undefined, backend);
   alice = await createUser(env, "alice");
   bob = await createUser(env, "bob");
   await putSecret(env, alice, "bot/KEY", "alice-secret-1");
@@ -80,4 +82,5 @@ describe("cross-user access looks exactly like a missing resource", () => {
     expect(r.statusCode).toBe(403);
     expect(r.json().error.code).toBe("forbidden");
   });
+});
 });
