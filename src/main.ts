@@ -7,7 +7,8 @@ import { wipe } from "./crypto/bytes.js";
 import { ClawkeepError } from "./errors.js";
 import { createKeyring, kekFromMaster } from "./keys/keyring.js";
 import { loadMasterKey, type MasterKeySource } from "./keys/master.js";
-import { migrateToLatest, openMetaStore } from "./store/meta/index.js";
+import { migrateToLatest, migrationStatus, openMetaStore } from "./store/meta/index.js";
+import { createSingleUse } from "./store/meta/single-use.js";
 import { createFileBlobStore } from "./store/blobs/file.js";
 import type { BlobStore } from "./store/blobs/port.js";
 import { createS3BlobStore } from "./store/blobs/s3.js";
@@ -32,12 +33,21 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const master: MasterKeySource = loadMasterKey(config, { create: opts.createMasterKey });
   const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
   const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
-  if (config.migrate) await migrateToLatest(meta);
+  if (config.migrate) {
+    await migrateToLatest(meta);
+  } else {
+    const pending = (await migrationStatus(meta)).filter((m) => !m.applied);
+    if (pending.length) {
+      await meta.close();
+      throw new ClawkeepError("unavailable", `the meta store needs migrations (${pending.map((m) => m.name).join(", ")}): run \`clawkeep migrate\``);
+    }
+  }
   const auditKey = derivePurposeKey(master.key, "audit");
   const keyring = createKeyring({ masters: [kekFromMaster(master.key)], cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey });
   const secrets = createSecretService({ db: meta.db, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
   const users = createUserService({ db: meta.db, audit });
+  const singleUse = createSingleUse(meta.db);
   wipe(master.key);
   return {
     config,
@@ -49,6 +59,12 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     audit,
     secrets,
     users,
+    singleUse,
+    /** Readiness for load balancers: the meta store answers and the blob store lists. */
+    async ready(): Promise<void> {
+      await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
+      for await (const _ of blobs.list("ready-probe")) break;
+    },
     async close() {
       keyring.close();
       wipe(auditKey);

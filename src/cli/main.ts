@@ -71,6 +71,41 @@ secret
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).rm(ref, o));
 
+program
+  .command("migrate")
+  .description("apply pending meta-store migrations (serve also does this on start unless CLAWKEEP_MIGRATE=false)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .option("--dry-run", "list pending migrations without applying them")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/ops.js")).migrate(o));
+
+program
+  .command("backup")
+  .description("write a consistent export of the meta store (blobs stay where they are unless --with-blobs)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .requiredOption("--out <file>", "backup file to write (0600)")
+  .option("--with-blobs", "include every blob's ciphertext")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/ops.js")).backupCmd(o));
+
+program
+  .command("restore")
+  .description("restore a backup into an empty deployment (same master key needed to read it)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .requiredOption("--in <file>", "backup file")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/ops.js")).restoreCmd(o));
+
+const blobsCmd = program.command("blobs").description("blob store maintenance");
+blobsCmd
+  .command("sweep")
+  .description("delete blobs no pointer names (left by crashed or failed writes)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .option("--grace <seconds>", "keep orphans younger than this (writes may be in flight)", "3600")
+  .option("--dry-run", "count without deleting")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/ops.js")).sweep(o));
+
 const audit = program.command("audit").description("the tamper-evident audit log");
 audit
   .command("verify")

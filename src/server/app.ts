@@ -56,6 +56,16 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   registerMetrics(app);
   app.get("/health", async () => ({ ok: true, service: "clawkeep" }));
+  // Liveness is /health; readiness also checks this node's storage, for load-balancer checks.
+  app.get("/ready", async (req, reply) => {
+    try {
+      await rt.ready();
+      return { ok: true, service: "clawkeep" };
+    } catch (err) {
+      req.log.warn({ err: (err as Error).name }, "readiness check failed");
+      return sendError(reply, "unavailable", "storage is not reachable");
+    }
+  });
 
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));

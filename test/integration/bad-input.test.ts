@@ -24,7 +24,7 @@ async function snapshot() {
   const tokens = await db.all("select id, revoked_at from tokens order by id");
   await db.close();
   const files: string[] = [];
-  for await (const k of env.rt.blobs.list("")) files.push(k);
+  for await (const b of env.rt.blobs.list("")) files.push(b.key);
   return JSON.stringify({ rows, users, tokens, files: files.sort() });
 }
 

@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { assertBlobKey, type BlobStore } from "./port.js";
+import { assertBlobKey, type BlobEntry, type BlobStore } from "./port.js";
 
 // Local-folder adapter. Writes go to a temp file in the same directory, are fsynced, renamed into
 // place and the directory is fsynced, so a crash leaves either the old state or the whole blob.
@@ -59,7 +59,7 @@ export function createFileBlobStore(root: string): BlobStore {
     },
     async *list(prefix) {
       const start = prefix ? path.join(abs, ...prefix.split("/").filter(Boolean)) : abs;
-      const walk = async function* (dir: string): AsyncGenerator<string> {
+      const walk = async function* (dir: string): AsyncGenerator<BlobEntry> {
         let entries;
         try {
           entries = await readdir(dir, { withFileTypes: true });
@@ -70,7 +70,10 @@ export function createFileBlobStore(root: string): BlobStore {
         for (const ent of entries) {
           const p = path.join(dir, ent.name);
           if (ent.isDirectory()) yield* walk(p);
-          else if (ent.isFile() && !ent.name.includes(".tmp-")) yield path.relative(abs, p).split(path.sep).join("/");
+          else if (ent.isFile() && !ent.name.includes(".tmp-")) {
+            const st = await stat(p).catch(() => null);
+            if (st) yield { key: path.relative(abs, p).split(path.sep).join("/"), modified: st.mtime };
+          }
         }
       };
       yield* walk(start);

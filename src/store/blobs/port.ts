@@ -4,7 +4,13 @@ export interface BlobStore {
   put(key: string, data: Uint8Array): Promise<void>;
   get(key: string): Promise<Buffer | null>;
   delete(key: string): Promise<void>;
-  list(prefix: string): AsyncIterable<string>;
+  /** Every blob under `prefix` (a `/`-separated key prefix, or "" for all), with its write time. */
+  list(prefix: string): AsyncIterable<BlobEntry>;
+}
+
+export interface BlobEntry {
+  key: string;
+  modified: Date;
 }
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,200}$/;

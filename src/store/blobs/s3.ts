@@ -13,15 +13,17 @@ export function createS3BlobStore(settings: S3Settings, client: S3Client = creat
 
   return {
     async put(k, data) {
+      const Key = key(k);
       try {
-        await client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: key(k), Body: data, ContentLength: data.length, ContentType: "application/octet-stream" }));
+        await client.send(new PutObjectCommand({ Bucket: settings.bucket, Key, Body: data, ContentLength: data.length, ContentType: "application/octet-stream" }));
       } catch (e) {
         throw s3Error(e, "write a blob");
       }
     },
     async get(k) {
+      const Key = key(k);
       try {
-        const r = await client.send(new GetObjectCommand({ Bucket: settings.bucket, Key: key(k) }));
+        const r = await client.send(new GetObjectCommand({ Bucket: settings.bucket, Key }));
         return Buffer.from(await r.Body!.transformToByteArray());
       } catch (e) {
         const name = (e as { name?: string }).name;
@@ -30,8 +32,9 @@ export function createS3BlobStore(settings: S3Settings, client: S3Client = creat
       }
     },
     async delete(k) {
+      const Key = key(k);
       try {
-        await client.send(new DeleteObjectCommand({ Bucket: settings.bucket, Key: key(k) }));
+        await client.send(new DeleteObjectCommand({ Bucket: settings.bucket, Key }));
       } catch (e) {
         throw s3Error(e, "delete a blob");
       }
@@ -46,7 +49,7 @@ export function createS3BlobStore(settings: S3Settings, client: S3Client = creat
         } catch (e) {
           throw s3Error(e, "list blobs");
         }
-        for (const o of r.Contents ?? []) if (o.Key) yield o.Key.slice(strip);
+        for (const o of r.Contents ?? []) if (o.Key) yield { key: o.Key.slice(strip), modified: o.LastModified ?? new Date(0) };
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);
     },

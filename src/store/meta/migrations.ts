@@ -74,7 +74,25 @@ const m0001: Migration = {
   },
 };
 
-export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001 };
+// Single-use records shared by every node (handshake nonces, sign tickets, replay caches):
+// the primary key makes a second claim of the same (scope, id) fail on any node.
+const m0002: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("single_use")
+      .addColumn("scope", "text", (c) => c.notNull())
+      .addColumn("id", "text", (c) => c.notNull())
+      .addColumn("expires_at", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("single_use_pk", ["scope", "id"])
+      .execute();
+    await db.schema.createIndex("single_use_expiry").on("single_use").column("expires_at").execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable("single_use").execute();
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001, "0002_single_use": m0002 };
 
 export const migrationProvider: MigrationProvider = {
   getMigrations: async () => MIGRATIONS,

@@ -64,7 +64,14 @@ export interface AuditHeadTable {
   mac: string;
 }
 
+export interface SingleUseTable {
+  scope: string;
+  id: string;
+  expires_at: string;
+}
+
 export interface DB {
+  single_use: SingleUseTable;
   users: UsersTable;
   tokens: TokensTable;
   user_epochs: UserEpochsTable;

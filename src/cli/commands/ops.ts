@@ -1,0 +1,71 @@
+import path from "node:path";
+import { loadConfig } from "../../config.js";
+import { createRuntime, openBlobStore } from "../../main.js";
+import { migrateToLatest, migrationStatus, openMetaStore } from "../../store/meta/index.js";
+
+// Operator commands that work on the configured storage directly (no server needed): they read
+// the same CLAWKEEP_* settings as `serve`.
+
+const out = (o: { json?: boolean }, obj: unknown, text: string): void => {
+  process.stdout.write(o.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+};
+const progress = (msg: string) => {
+  if (process.stderr.isTTY) process.stderr.write(`\r${msg}`);
+};
+
+export async function migrate(o: { dataDir?: string; dryRun?: boolean; json?: boolean }) {
+  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const meta = openMetaStore(cfg.databaseUrl, { poolSize: 1 });
+  try {
+    const before = await migrationStatus(meta);
+    const pending = before.filter((m) => !m.applied).map((m) => m.name);
+    if (o.dryRun) return out(o, { pending, applied: before.filter((m) => m.applied).map((m) => m.name) }, pending.length ? `pending: ${pending.join(", ")}` : "up to date");
+    const ran = await migrateToLatest(meta);
+    out(o, { applied: ran }, ran.length ? `applied: ${ran.join(", ")}` : "up to date");
+  } finally {
+    await meta.close();
+  }
+}
+
+export async function sweep(o: { dataDir?: string; grace: string; dryRun?: boolean; json?: boolean }) {
+  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const rt = await createRuntime(cfg, { createMasterKey: false });
+  const { sweepOrphans } = await import("../../vault/sweep.js");
+  try {
+    const r = await sweepOrphans(
+      { db: rt.meta.db, blobs: rt.blobs, audit: rt.audit },
+      { graceSeconds: Number(o.grace), dryRun: Boolean(o.dryRun), onProgress: (p) => progress(`scanned ${p.scanned} blobs, ${p.orphans} orphans`) },
+    );
+    out(o, r, `scanned ${r.scanned} blobs: ${r.orphans} orphans, ${r.deleted} deleted, ${r.skippedYoung} younger than the grace period kept${o.dryRun ? " (dry run)" : ""}`);
+  } finally {
+    await rt.close();
+  }
+}
+
+export async function backupCmd(o: { dataDir?: string; out: string; withBlobs?: boolean; json?: boolean }) {
+  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const { backup } = await import("../../ops/backup.js");
+  const meta = openMetaStore(cfg.databaseUrl, { poolSize: 2 });
+  try {
+    const r = await backup(meta, openBlobStore(cfg.blobUrl), path.resolve(o.out), {
+      withBlobs: Boolean(o.withBlobs),
+      onProgress: (s) => progress(`${s.rows} rows, ${s.blobs} blobs`),
+    });
+    out(o, { file: path.resolve(o.out), ...r }, `backup written to ${path.resolve(o.out)}: ${r.rows} rows, ${r.blobs} blobs`);
+  } finally {
+    await meta.close();
+  }
+}
+
+export async function restoreCmd(o: { dataDir?: string; in: string; json?: boolean }) {
+  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const { restore } = await import("../../ops/backup.js");
+  const meta = openMetaStore(cfg.databaseUrl, { poolSize: 2 });
+  try {
+    await migrateToLatest(meta);
+    const r = await restore(meta, openBlobStore(cfg.blobUrl), path.resolve(o.in), { onProgress: (s) => progress(`${s.rows} rows, ${s.blobs} blobs`) });
+    out(o, r, `restored ${r.rows} rows and ${r.blobs} blobs`);
+  } finally {
+    await meta.close();
+  }
+}
