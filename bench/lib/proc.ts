@@ -7,12 +7,13 @@ import { createServer } from "node:net";
 export interface Child {
   name: string;
   proc: ChildProcess;
-  /** The child's stdout and stderr since the previous drain (at most the last 64 KiB). */
+  /** The child's stdout and stderr since the previous drain (whole lines, at most the last 8 MiB). */
   drain(): string;
   stop(): Promise<void>;
 }
 
 const live = new Set<Child>();
+const MAX_OUT = 8 << 20;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,8 +62,9 @@ export function startChild(
     };
     const timer = setTimeout(() => fail("did not start in time"), opts.timeoutMs ?? 15_000);
     const onData = (b: Buffer) => {
-      out = (out + b.toString("utf8")).slice(-65_536);
-      if (opts.ready.test(out)) {
+      out += b.toString("utf8");
+      if (out.length > MAX_OUT) out = out.slice(out.indexOf("\n", out.length - MAX_OUT) + 1);
+      if (!started && opts.ready.test(out)) {
         clearTimeout(timer);
         started = true;
         resolve(child);
