@@ -1,0 +1,74 @@
+import autocannon from "autocannon";
+
+// One autocannon run. Latency percentiles are computed here from every response time (ms,
+// fractional): autocannon's own histogram has 1 ms resolution, too coarse for sub-ms requests.
+
+export interface LoadSpec {
+  url: string;
+  method?: "GET" | "PUT";
+  headers?: Record<string, string>;
+  body?: Buffer;
+  connections: number;
+  seconds: number;
+}
+
+export interface LoadResult {
+  /** 2xx responses per second. */
+  rps: number;
+  p50: number;
+  p99: number;
+  /** All responses, whatever their status. */
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  codes: Record<string, number>;
+}
+
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  let times = new Float64Array(1 << 16);
+  let n = 0;
+  const codes: Record<string, number> = {};
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(
+      {
+        url: spec.url,
+        method: spec.method ?? "GET",
+        headers: spec.headers ?? {},
+        ...(spec.body ? { body: spec.body } : {}),
+        connections: spec.connections,
+        duration: spec.seconds,
+      },
+      (err, r) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+        const sorted = times.subarray(0, n).sort();
+        resolve({
+          rps: n / r.duration,
+          p50: percentile(sorted, 50),
+          p99: percentile(sorted, 99),
+          requests: Object.values(codes).reduce((a, b) => a + b, 0),
+          non2xx: r.non2xx,
+          errors: r.errors,
+          timeouts: r.timeouts,
+          codes,
+        });
+      },
+    );
+    inst.on("response", (_client, status, _bytes, ms) => {
+      codes[status] = (codes[status] ?? 0) + 1;
+      if (status < 200 || status > 299) return;
+      if (n === times.length) {
+        const bigger = new Float64Array(times.length * 2);
+        bigger.set(times);
+        times = bigger;
+      }
+      times[n++] = ms;
+    });
+  });
+}

@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+
+// Child processes for the benchmark: started, awaited until they print their "listening on"
+// line, and always stopped again (stopAll in a finally, killAllSync on a hard exit).
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  /** The child's stdout and stderr since the previous drain (whole lines, at most the last 8 MiB). */
+  drain(): string;
+  stop(): Promise<void>;
+}
+
+const live = new Set<Child>();
+const MAX_OUT = 8 << 20;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function startChild(
+  name: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; cwd: string; ready: RegExp; timeoutMs?: number },
+): Promise<Child> {
+  const proc = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const child: Child = {
+    name,
+    proc,
+    drain() {
+      const o = out;
+      out = "";
+      return o;
+    },
+    async stop() {
+      live.delete(child);
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  live.add(child);
+  return new Promise<Child>((resolve, reject) => {
+    let started = false;
+    const fail = (why: string) => {
+      if (started) return;
+      void child.stop();
+      reject(new Error(`${name}: ${why}\n${out.slice(-4000)}`));
+    };
+    const timer = setTimeout(() => fail("did not start in time"), opts.timeoutMs ?? 15_000);
+    const onData = (b: Buffer) => {
+      out += b.toString("utf8");
+      if (out.length > MAX_OUT) out = out.slice(out.indexOf("\n", out.length - MAX_OUT) + 1);
+      if (!started && opts.ready.test(out)) {
+        clearTimeout(timer);
+        started = true;
+        resolve(child);
+      }
+    };
+    proc.stdout?.on("data", onData);
+    proc.stderr?.on("data", onData);
+    proc.once("error", (e) => fail(e.message));
+    proc.once("exit", (code, sig) => {
+      clearTimeout(timer);
+      fail(`exited early (code ${code}, signal ${sig})`);
+    });
+  });
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop()));
+}
+
+export function killAllSync(): void {
+  for (const c of live) c.proc.kill("SIGKILL");
+  live.clear();
+}
