@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ClawkeepError } from "../../errors.js";
@@ -32,16 +33,9 @@ function sendValue(reply: FastifyReply, req: FastifyRequest, s: Awaited<ReturnTy
   if (accept.includes("application/octet-stream")) {
     return reply.header("content-type", "application/octet-stream").header("x-clawkeep-version", String(s.version)).send(s.value);
   }
-  const text = new TextDecoder("utf-8", { fatal: true });
-  let value: string;
-  let encoding: "utf8" | "base64";
-  try {
-    value = text.decode(s.value);
-    encoding = "utf8";
-  } catch {
-    value = s.value.toString("base64");
-    encoding = "base64";
-  }
+  const utf8 = isUtf8(s.value);
+  const encoding = utf8 ? "utf8" : "base64";
+  const value = s.value.toString(encoding);
   return reply.send({ agent: s.agent, name: s.name, version: s.version, created_at: s.createdAt, encoding, value });
 }
 

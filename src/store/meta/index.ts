@@ -23,6 +23,25 @@ export function sqlitePath(url: string): string {
   return path.resolve(rest);
 }
 
+// Kysely's SQLite driver prepares every statement anew; our queries are a small fixed set, so
+// compiled statements are kept (bounded) and reused. Safe because better-sqlite3 runs each
+// statement to completion synchronously before the next one starts.
+function withStatementCache(sqlite: Database.Database, max = 500) {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 export function openSqlite(file: string, opts: { readonly?: boolean } = {}): MetaStore {
   if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
@@ -34,7 +53,7 @@ export function openSqlite(file: string, opts: { readonly?: boolean } = {}): Met
   }
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: "sqlite", close: () => db.destroy() };
 }
 
