@@ -44,9 +44,10 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   }
   const auditKey = derivePurposeKey(master.key, "audit");
   const keyring = createKeyring({ masters: [kekFromMaster(master.key)], cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
-  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey });
-  const secrets = createSecretService({ db: meta.db, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
-  const users = createUserService({ db: meta.db, audit });
+  const durable = () => meta.durable();
+  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey, durable });
+  const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
+  const users = createUserService({ db: meta.db, durable, audit });
   const singleUse = createSingleUse(meta.db);
   wipe(master.key);
   return {

@@ -41,7 +41,7 @@ export interface AuditLog {
   verify(): Promise<VerifyResult>;
 }
 
-export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; key: Buffer }): AuditLog {
+export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; key: Buffer; durable: () => Promise<void> }): AuditLog {
   const { db, key } = deps;
 
   // Appends events in order after the current head, reading and moving the head once.
@@ -92,6 +92,7 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
         const batch = queue.splice(0, 500);
         try {
           const seqs = await db.transaction().execute((trx) => appendMany(trx, batch.map((b) => b.ev)));
+          await deps.durable();
           batch.forEach((b, i) => b.resolve(seqs[i]!));
         } catch (e) {
           batch.forEach((b) => b.reject(e));

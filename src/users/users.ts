@@ -28,7 +28,7 @@ export interface UserInfo {
 const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString("hex")}`;
 const newToken = () => `ck_${randomBytes(32).toString("base64url")}`;
 
-export function createUserService(deps: { db: Kysely<DB>; audit: AuditLog }) {
+export function createUserService(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog }) {
   const { db, audit } = deps;
 
   async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean } = {}) {
@@ -50,6 +50,7 @@ export function createUserService(deps: { db: Kysely<DB>; audit: AuditLog }) {
       if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) throw new ClawkeepError("conflict", "a user with that name already exists");
       throw e;
     }
+    await deps.durable();
     return { user, token, tokenId };
   }
 
@@ -66,6 +67,7 @@ export function createUserService(deps: { db: Kysely<DB>; audit: AuditLog }) {
         .execute();
       await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenCreated", target: `token/${id}`, outcome: "success", metadata: { name, expires_at: expiresAt } });
     });
+    await deps.durable();
     return { id, token, name, createdAt: now.toISOString(), expiresAt };
   }
 
@@ -91,6 +93,7 @@ export function createUserService(deps: { db: Kysely<DB>; audit: AuditLog }) {
       if (Number(res.numUpdatedRows) === 0) throw new ClawkeepError("not_found", "no such token");
       await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenRevoked", target: `token/${id}`, outcome: "success" });
     });
+    await deps.durable();
   }
 
   // Every failure is audited with a reason but never with the presented token.

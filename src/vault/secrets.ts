@@ -45,7 +45,14 @@ export interface SecretSummary {
 
 export const blobKey = (user: string, agent: string, epoch: number, blobId: string) => `${user}/${agent}/${epoch}/${blobId}.enc`;
 
-export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; keyring: Keyring; audit: AuditLog; maxBytes: number }) {
+export function createSecretService(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  blobs: BlobStore;
+  keyring: Keyring;
+  audit: AuditLog;
+  maxBytes: number;
+}) {
   const { db, blobs, keyring, audit } = deps;
   const withLock = createKeyedLock();
   const isConflict = (e: unknown) => /UNIQUE|unique|duplicate key/.test(String((e as Error).message));
@@ -120,6 +127,7 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
             metadata: { version, epoch, blob_id: blobId, sha256: digest, size: value.length },
           });
         });
+        await deps.durable();
         return { version, createdAt };
       } catch (e) {
         // A concurrent put took this version number: drop our blob and try the next number.
@@ -243,6 +251,7 @@ export function createSecretService(deps: { db: Kysely<DB>; blobs: BlobStore; ke
             .execute();
           await audit.append(trx, { userId: c.userId, actor: c.actor, action: "SecretDeleted", target: `${agent}/${name}`, outcome: "success", metadata: { version } });
         });
+        await deps.durable();
         return { version };
       } catch (e) {
         if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;

@@ -13,7 +13,7 @@ async function verifyOffline(dataDir: string): Promise<Verify> {
   const master = loadMasterKey(cfg, { create: false });
   const meta = openMetaStore(cfg.databaseUrl);
   try {
-    return await createAuditLog({ db: meta.db, dialect: meta.dialect, key: derivePurposeKey(master.key, "audit") }).verify();
+    return await createAuditLog({ db: meta.db, dialect: meta.dialect, key: derivePurposeKey(master.key, "audit"), durable: () => meta.durable() }).verify();
   } finally {
     await meta.close();
   }
