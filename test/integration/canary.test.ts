@@ -1,21 +1,36 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
+import { BACKENDS, createPgDatabase } from "../helpers/backends.js";
 import { tempDir } from "../helpers/runtime.js";
 import { startServer, type ServerProc } from "../helpers/proc.js";
+import { startS3, type S3Server } from "../helpers/s3.js";
 
 // Plaintext-at-rest canary: 200 random values stored and read back through the API of the real
 // server at debug log level; then no file under the data dir (database, WAL, SHM, blobs, key
 // files) and no line of the server's output holds any of them, in raw, hex or base64 form.
 
+describe.each(BACKENDS)("no plaintext at rest or in logs ($name)", (backend) => {
 let dir: string;
 let server: ServerProc;
+let s3: S3Server | undefined;
+let pg: { url: string; drop: () => Promise<void> } | undefined;
 const canaries: string[] = [];
 
 beforeAll(async () => {
   dir = tempDir();
-  server = await startServer(dir, { CLAWKEEP_LOG_LEVEL: "trace" });
+  const env: Record<string, string> = { CLAWKEEP_LOG_LEVEL: "trace" };
+  if (backend.dialect === "postgres") {
+    pg = await createPgDatabase();
+    env.CLAWKEEP_DATABASE_URL = pg.url;
+  }
+  if (backend.blobs === "s3") {
+    s3 = await startS3();
+    Object.assign(env, s3.env, { CLAWKEEP_BLOB_URL: `s3://${s3.bucket}/vault` });
+  }
+  server = await startServer(dir, env);
   const admin = { authorization: `Bearer ${server.adminToken()}`, "content-type": "application/json" };
   const u = await fetch(`${server.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "canary" }) });
   const { token } = (await u.json()) as { token: string };
@@ -38,7 +53,11 @@ beforeAll(async () => {
   expect(bad.status).toBe(400);
   await server.stop();
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await s3?.stop();
+  await pg?.drop();
+});
 
 function files(d: string): string[] {
   return readdirSync(d).flatMap((f) => {
@@ -47,12 +66,18 @@ function files(d: string): string[] {
   });
 }
 
-describe("no plaintext at rest or in logs", () => {
-  it("scans every file under the data dir and the server output", () => {
-    const all = files(dir);
-    expect(all.some((f) => f.endsWith(".enc"))).toBe(true);
-    expect(all.some((f) => f.endsWith("clawkeep.db"))).toBe(true);
-    const haystacks = all.map((f) => ({ where: path.relative(dir, f), bytes: readFileSync(f) }));
+  it("scans every file under the data dir, the database, the object store and the server output", () => {
+    const all = [...files(dir), ...(s3 ? files(s3.dir) : [])];
+    expect(all.some((f) => f.endsWith(".enc") || f.includes(".enc"))).toBe(true);
+    const haystacks = all.map((f) => ({ where: f, bytes: readFileSync(f) }));
+    if (pg) {
+      // Everything PostgreSQL holds for this database, as an operator with psql would see it.
+      const dump = execFileSync("pg_dump", ["--data-only", pg.url], { maxBuffer: 256 << 20 });
+      expect(dump.includes(Buffer.from("secret_versions"))).toBe(true);
+      haystacks.push({ where: "pg_dump", bytes: dump });
+    } else {
+      expect(all.some((f) => f.endsWith("clawkeep.db"))).toBe(true);
+    }
     haystacks.push({ where: "server output", bytes: Buffer.from(server.output()) });
     expect(server.output().length).toBeGreaterThan(1000);
     let hits = 0;

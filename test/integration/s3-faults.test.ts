@@ -50,6 +50,10 @@ describe("S3 faults", () => {
     );
     const statuses = results.map((r) => r.statusCode);
     expect(statuses).toContain(503);
+    // The readiness check takes the node out of rotation while its blob store is down.
+    const ready = await env.app.inject({ method: "GET", url: "/ready" });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().error.code).toBe("unavailable");
     for (const r of results.filter((x) => x.statusCode !== 201)) {
       expect(r.json().error.code).toBe("unavailable");
       expect(r.json().error.message).toMatch(/S3/);
@@ -58,6 +62,7 @@ describe("S3 faults", () => {
     // every acknowledged write is among them.
     const again = await startS3(s3.bucket, { dir: s3.dir, port: s3.port });
     cleanups.push(again.pause);
+    expect((await env.app.inject({ method: "GET", url: "/ready" })).statusCode).toBe(200);
     const readable = await everyPointerReadable(env, token);
     expect(readable).toBe(statuses.filter((s) => s === 201).length);
   });
