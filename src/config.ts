@@ -24,6 +24,12 @@ export const SETTINGS = {
     secret: true,
     doc: "Base64 of 32 random bytes. When unset, <data-dir>/master.key is read, or created 0600 on first start (back it up: without it nothing can be decrypted).",
   },
+  previousMasterKeys: {
+    env: "CLAWKEEP_PREVIOUS_MASTER_KEYS",
+    schema: z.string().optional(),
+    secret: true,
+    doc: "Only during a master-key rotation: the old master key(s), base64, comma-separated. They still open what they wrapped while `clawkeep master rotate` re-wraps it under CLAWKEEP_MASTER_KEY; remove them afterwards.",
+  },
   databaseUrl: {
     env: "CLAWKEEP_DATABASE_URL",
     schema: z.string().min(1).optional(),
@@ -74,6 +80,7 @@ type Parsed = { [K in keyof Settings]: z.output<Settings[K]["schema"]> };
 export interface Config {
   dataDir: string;
   masterKey: Redacted<string> | undefined;
+  previousMasterKeys: Redacted<string> | undefined;
   databaseUrl: string;
   blobUrl: string;
   port: number;
@@ -136,5 +143,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     databaseUrl,
     blobUrl,
     masterKey: p.masterKey === undefined ? undefined : new Redacted(p.masterKey),
+    previousMasterKeys: p.previousMasterKeys === undefined ? undefined : new Redacted(p.previousMasterKeys),
   };
 }

@@ -2,11 +2,10 @@ import { closeSync, constants, openSync, writeSync, fsyncSync, unlinkSync } from
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "./config.js";
-import { derivePurposeKey } from "./crypto/hkdf.js";
 import { wipe } from "./crypto/bytes.js";
 import { ClawkeepError } from "./errors.js";
-import { createKeyring, kekFromMaster } from "./keys/keyring.js";
-import { loadMasterKey, type MasterKeySource } from "./keys/master.js";
+import { createKeyring } from "./keys/keyring.js";
+import { deriveKeySet, loadMasterKey, loadPreviousMasterKeys, type MasterKeySource } from "./keys/master.js";
 import { migrateToLatest, migrationStatus, openMetaStore } from "./store/meta/index.js";
 import { createSingleUse } from "./store/meta/single-use.js";
 import { createFileBlobStore } from "./store/blobs/file.js";
@@ -42,10 +41,10 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       throw new ClawkeepError("unavailable", `the meta store needs migrations (${pending.map((m) => m.name).join(", ")}): run \`clawkeep migrate\``);
     }
   }
-  const auditKey = derivePurposeKey(master.key, "audit");
-  const keyring = createKeyring({ masters: [kekFromMaster(master.key)], cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
+  const keys = deriveKeySet(master.key, loadPreviousMasterKeys(config));
+  const keyring = createKeyring({ masters: keys.keks, cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
   const durable = () => meta.durable();
-  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, key: auditKey, durable });
+  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable });
   const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
   const users = createUserService({ db: meta.db, durable, audit });
   const singleUse = createSingleUse(meta.db);
@@ -66,9 +65,11 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
       for await (const _ of blobs.list("ready-probe")) break;
     },
+    keys,
     async close() {
       keyring.close();
-      wipe(auditKey);
+      for (const k of keys.auditKeys) wipe(k.key);
+      for (const k of keys.keks) wipe(k.kek);
       await meta.close();
     },
   };

@@ -34,15 +34,20 @@ export type VerifyResult = { ok: true; count: number } | { ok: false; count: num
 export interface StoredEvent extends EventFields {
   hash: string;
   mac: string;
+  key_id?: string;
 }
+
+/** The audit key for a master key id ("" = the primary key, for events written before key ids). */
+export type AuditKeyLookup = (keyId: string) => Uint8Array | undefined;
 
 // Checks a stream of events in seq order. Returns the first problem found.
 export async function verifyChain(
-  key: Uint8Array,
+  keys: Uint8Array | AuditKeyLookup,
   events: AsyncIterable<StoredEvent>,
-  head: { seq: number; hash: string; mac: string } | undefined,
+  head: { seq: number; hash: string; mac: string; key_id?: string } | undefined,
   expectNonEmpty: boolean,
 ): Promise<VerifyResult> {
+  const keyFor: AuditKeyLookup = typeof keys === "function" ? keys : () => keys;
   let expected = 1;
   let prev = GENESIS;
   let count = 0;
@@ -52,6 +57,8 @@ export async function verifyChain(
     if (e.prev_hash !== prev) return fail("prev_hash does not match the previous event (deleted, inserted or reordered)");
     const h = eventHash(e);
     if (h !== e.hash) return fail("event content does not match its hash (edited)");
+    const key = keyFor(e.key_id ?? "");
+    if (!key) return fail(`event MAC was made by master key ${e.key_id}, which is not loaded`);
     if (!constantTimeEqual(eventMac(key, h), e.mac)) return fail("event MAC is invalid (forged or written without the audit key)");
     prev = h;
     expected += 1;
@@ -61,7 +68,8 @@ export async function verifyChain(
     if (count > 0 || expectNonEmpty) return { ok: false, count, seq: count, reason: "chain head is missing" };
     return { ok: true, count };
   }
-  if (!constantTimeEqual(headMac(key, head.seq, head.hash), head.mac)) return { ok: false, count, seq: head.seq, reason: "chain head MAC is invalid" };
+  const hk = keyFor(head.key_id ?? "");
+  if (!hk || !constantTimeEqual(headMac(hk, head.seq, head.hash), head.mac)) return { ok: false, count, seq: head.seq, reason: "chain head MAC is invalid" };
   if (head.seq !== count || head.hash !== prev) {
     return { ok: false, count, seq: Math.min(head.seq, count + 1), reason: `chain ends at event ${count} but its head records event ${head.seq} (truncated or extended)` };
   }

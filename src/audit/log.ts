@@ -41,8 +41,23 @@ export interface AuditLog {
   verify(): Promise<VerifyResult>;
 }
 
-export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; key: Buffer; durable: () => Promise<void> }): AuditLog {
-  const { db, key } = deps;
+export interface AuditKey {
+  id: string;
+  key: Buffer;
+}
+
+/**
+ * `keys[0]` MACs new events; every key in `keys` verifies (several during a master-key rotation,
+ * which re-MACs old events under the new key). Events without a key id predate key ids and are
+ * checked with the primary key.
+ */
+export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgres"; keys: AuditKey[]; durable: () => Promise<void> }): AuditLog {
+  const { db } = deps;
+  if (!deps.keys[0]) throw new Error("audit log needs a key");
+  const primary: AuditKey = deps.keys[0];
+  const key = primary.key;
+  const byId = new Map(deps.keys.map((k) => [k.id, k.key]));
+  const keyFor = (id: string) => (id === "" ? key : byId.get(id));
 
   // Appends events in order after the current head, reading and moving the head once.
   async function appendMany(trx: Transaction<DB>, evs: AuditEvent[]): Promise<number[]> {
@@ -67,13 +82,13 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
         prev_hash: prev,
       };
       prev = eventHash(fields);
-      return { ...fields, hash: prev, mac: eventMac(key, prev) };
+      return { ...fields, hash: prev, mac: eventMac(key, prev), key_id: primary.id };
     });
     // Bounded chunks keep each statement under the engines' bound-parameter limits.
     for (let i = 0; i < rows.length; i += 50) await trx.insertInto("audit_events").values(rows.slice(i, i + 50)).execute();
     const hm = headMac(key, seq, prev);
-    if (head) await trx.updateTable("audit_head").set({ seq, hash: prev, mac: hm }).where("id", "=", 1).execute();
-    else await trx.insertInto("audit_head").values({ id: 1, seq, hash: prev, mac: hm }).execute();
+    if (head) await trx.updateTable("audit_head").set({ seq, hash: prev, mac: hm, key_id: primary.id }).where("id", "=", 1).execute();
+    else await trx.insertInto("audit_head").values({ id: 1, seq, hash: prev, mac: hm, key_id: primary.id }).execute();
     return rows.map((r) => r.seq);
   }
 
@@ -141,10 +156,10 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
     async verify() {
       // One read transaction, so a concurrent append cannot make a consistent chain look torn.
       return db.transaction().execute(async (trx) => {
-        const head = await trx.selectFrom("audit_head").select(["seq", "hash", "mac"]).where("id", "=", 1).executeTakeFirst();
+        const head = await trx.selectFrom("audit_head").select(["seq", "hash", "mac", "key_id"]).where("id", "=", 1).executeTakeFirst();
         const users = await trx.selectFrom("users").select((eb) => eb.fn.countAll().as("n")).executeTakeFirst();
         const h = head ? { ...head, seq: Number(head.seq) } : undefined;
-        return verifyChain(key, allEvents(trx), h, Number(users?.n ?? 0) > 0);
+        return verifyChain(keyFor, allEvents(trx), h, Number(users?.n ?? 0) > 0);
       });
     },
   };

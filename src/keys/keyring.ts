@@ -3,6 +3,7 @@ import { random, wipe } from "../crypto/bytes.js";
 import { derivePurposeKey } from "../crypto/hkdf.js";
 import { open, seal, EnvelopeError } from "../crypto/envelope.js";
 import { ClawkeepError } from "../errors.js";
+import { masterKeyId } from "./master.js";
 import type { DB } from "../store/meta/schema.js";
 
 // The per-user epoch keyring. A DEK is 32 random bytes, stored only wrapped under the KEK
@@ -21,10 +22,7 @@ export interface MasterKek {
 }
 
 export function kekFromMaster(master: Uint8Array): MasterKek {
-  return {
-    keyId: derivePurposeKey(master, "keyId").subarray(0, 8).toString("hex"),
-    kek: derivePurposeKey(master, "kek"),
-  };
+  return { keyId: masterKeyId(master), kek: derivePurposeKey(master, "kek") };
 }
 
 export interface Keyring {

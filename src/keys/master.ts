@@ -3,6 +3,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ClawkeepError } from "../errors.js";
 import type { Redacted } from "../redacted.js";
+import { derivePurposeKey } from "../crypto/hkdf.js";
 
 export interface MasterKeySource {
   key: Buffer;
@@ -59,4 +60,36 @@ export function loadMasterKey(
     throw new ClawkeepError("config_invalid", `CLAWKEEP_MASTER_KEY: ${file} is readable by group or others; chmod 600 it`);
   }
   return { key: decode(text, file), origin: "file", file };
+}
+
+/** Previous master keys (base64, comma-separated), loaded only while a master-key rotation runs. */
+export function loadPreviousMasterKeys(cfg: { previousMasterKeys: Redacted<string> | undefined }): Buffer[] {
+  const raw = cfg.previousMasterKeys?.unwrap() ?? "";
+  return raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => decode(s, "CLAWKEEP_PREVIOUS_MASTER_KEYS"));
+}
+
+export interface KeySet {
+  /** Key id of the primary master key: what wraps new DEKs and MACs new audit events. */
+  primaryId: string;
+  keks: { keyId: string; kek: Buffer }[];
+  auditKeys: { id: string; key: Buffer }[];
+  /** Seed of the ed25519 key that signs audit checkpoints (primary master key). */
+  checkpointSeed: Buffer;
+}
+
+export const masterKeyId = (master: Uint8Array): string => derivePurposeKey(master, "keyId").subarray(0, 8).toString("hex");
+
+// Everything the running system derives from its master keys, primary first.
+export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): KeySet {
+  const all = [primary, ...previous];
+  return {
+    primaryId: masterKeyId(primary),
+    keks: all.map((m) => ({ keyId: masterKeyId(m), kek: derivePurposeKey(m, "kek") })),
+    auditKeys: all.map((m) => ({ id: masterKeyId(m), key: derivePurposeKey(m, "audit") })),
+    checkpointSeed: derivePurposeKey(primary, "checkpoint"),
+  };
 }

@@ -3,17 +3,17 @@ import { CliError, EXIT } from "../exit.js";
 
 type Verify = { ok: boolean; count: number; seq?: number; reason?: string };
 
+// Offline: straight from the configured meta store, read-only, never creating or migrating it.
 async function verifyOffline(dataDir: string): Promise<Verify> {
   const { loadConfig } = await import("../../config.js");
-  const { loadMasterKey } = await import("../../keys/master.js");
-  const { derivePurposeKey } = await import("../../crypto/hkdf.js");
-  const { openMetaStore } = await import("../../store/meta/index.js");
+  const { deriveKeySet, loadMasterKey, loadPreviousMasterKeys } = await import("../../keys/master.js");
+  const { openMetaStoreReadOnly } = await import("../../store/meta/index.js");
   const { createAuditLog } = await import("../../audit/log.js");
   const cfg = loadConfig(process.env, { dataDir });
-  const master = loadMasterKey(cfg, { create: false });
-  const meta = openMetaStore(cfg.databaseUrl);
+  const keys = deriveKeySet(loadMasterKey(cfg, { create: false }).key, loadPreviousMasterKeys(cfg));
+  const meta = openMetaStoreReadOnly(cfg.databaseUrl);
   try {
-    return await createAuditLog({ db: meta.db, dialect: meta.dialect, key: derivePurposeKey(master.key, "audit"), durable: () => meta.durable() }).verify();
+    return await createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable: () => meta.durable() }).verify();
   } finally {
     await meta.close();
   }

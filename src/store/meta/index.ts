@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from "kysely";
 import Database from "better-sqlite3";
@@ -77,6 +77,16 @@ export function openMetaStore(url: string, opts: { poolSize?: number } = {}): Me
   if (url.startsWith("sqlite:")) return openSqlite(sqlitePath(url));
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize);
   throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: must start with sqlite: or postgres://");
+}
+
+/** For offline tools: an existing store, never created, migrated or written. */
+export function openMetaStoreReadOnly(url: string): MetaStore {
+  if (url.startsWith("sqlite:")) {
+    const file = sqlitePath(url);
+    if (!existsSync(file)) throw new ClawkeepError("config_invalid", `CLAWKEEP_DATABASE_URL: no database at ${file}`);
+    return openSqlite(file, { readonly: true });
+  }
+  return openMetaStore(url, { poolSize: 2 });
 }
 
 export const migrator = (store: MetaStore) => new Migrator({ db: store.db, provider: migrationProvider });

@@ -92,7 +92,21 @@ const m0002: Migration = {
   },
 };
 
-export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001, "0002_single_use": m0002 };
+// Epoch lifecycle and master-key rotation: audit MACs record which master key made them (so old
+// and new keys coexist while a rotation re-MACs the log), and epochs record when they were
+// retired or destroyed.
+const m0004: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("audit_events").addColumn("key_id", "text", (c) => c.notNull().defaultTo("")).execute();
+    await db.schema.alterTable("audit_head").addColumn("key_id", "text", (c) => c.notNull().defaultTo("")).execute();
+    await db.schema.alterTable("user_epochs").addColumn("retired_at", "text").execute();
+    await db.schema.alterTable("user_epochs").addColumn("destroyed_at", "text").execute();
+    await db.schema.createIndex("user_epochs_key").on("user_epochs").column("key_id").execute();
+    await db.schema.createIndex("audit_events_key").on("audit_events").column("key_id").execute();
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001, "0002_single_use": m0002, "0004_epochs": m0004 };
 
 export const migrationProvider: MigrationProvider = {
   getMigrations: async () => MIGRATIONS,

@@ -28,6 +28,8 @@ export interface UserEpochsTable {
   state: "active" | "retired" | "destroyed";
   seal_count: number;
   created_at: string;
+  retired_at: string | null;
+  destroyed_at: string | null;
 }
 
 export interface SecretVersionsTable {
@@ -55,6 +57,7 @@ export interface AuditEventsTable {
   prev_hash: string;
   hash: string;
   mac: string;
+  key_id: string;
 }
 
 export interface AuditHeadTable {
@@ -62,6 +65,7 @@ export interface AuditHeadTable {
   seq: number;
   hash: string;
   mac: string;
+  key_id: string;
 }
 
 export interface SingleUseTable {
