@@ -8,7 +8,11 @@ import { Redacted } from "./redacted.js";
 // and documents itself; docs/config.md is generated from this table (`npm run docs:config`) and a
 // test fails when the two drift. Secrets accept `<VAR>_FILE` and never have a default.
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// Plain decimal integers only: `0x50` or `1e3` are mistakes, not 80 or 1000.
+const int = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string().regex(/^-?[0-9]+$/, "must be a decimal integer").transform(Number)])
+    .pipe(z.number().int().min(min).max(max));
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 export const SETTINGS = {

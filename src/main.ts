@@ -29,7 +29,6 @@ export function openBlobStore(url: string, env: NodeJS.ProcessEnv = process.env)
 }
 
 export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
-  const master: MasterKeySource = loadMasterKey(config, { create: opts.createMasterKey });
   const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
   const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
   if (config.migrate) {
@@ -40,6 +39,16 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       await meta.close();
       throw new ClawkeepError("unavailable", `the meta store needs migrations (${pending.map((m) => m.name).join(", ")}): run \`clawkeep migrate\``);
     }
+  }
+  // A new master key is made only for an empty store: over existing data it would silently make
+  // everything unreadable, when the real problem is a lost or misplaced key.
+  let master: MasterKeySource;
+  try {
+    const holdsData = (await meta.db.selectFrom("user_epochs").select("user_id").limit(1).executeTakeFirst()) !== undefined;
+    master = loadMasterKey(config, { create: opts.createMasterKey && !holdsData });
+  } catch (e) {
+    await meta.close();
+    throw e;
   }
   const keys = deriveKeySet(master.key, loadPreviousMasterKeys(config));
   const keyring = createKeyring({ masters: keys.keks, cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
@@ -82,7 +91,14 @@ export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 // already exists.
 export async function bootstrapAdmin(rt: Runtime): Promise<string | null> {
   if (await rt.users.hasAdmin()) return null;
-  const { token } = await rt.users.createUser({ userId: null, actor: "system" }, "admin", { admin: true });
+  let token: string;
+  try {
+    ({ token } = await rt.users.createUser({ userId: null, actor: "system" }, "admin", { admin: true }));
+  } catch (e) {
+    // Another node bootstrapped at the same moment (or a user is already called "admin").
+    if (e instanceof ClawkeepError && e.code === "conflict") return null;
+    throw e;
+  }
   const file = path.join(rt.config.dataDir, "admin.token");
   try {
     unlinkSync(file);

@@ -54,7 +54,7 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
 
   function remember(k: string, dek: Buffer): void {
     if (ttl <= 0 || opts.cacheMax <= 0) return;
-    cache.delete(k);
+    evict(k);
     cache.set(k, { dek: Buffer.from(dek), expires: Date.now() + ttl });
     while (cache.size > opts.cacheMax) {
       const oldest = cache.keys().next().value;
@@ -97,7 +97,10 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
       const k = `${userId}:${epoch}`;
       const hit = cache.get(k);
       if (hit && hit.expires > Date.now()) {
+        // Least-recently-used order: a hit moves the entry to the back of the Map.
         hit.expires = Date.now() + ttl;
+        cache.delete(k);
+        cache.set(k, hit);
         return Buffer.from(hit.dek);
       }
       const row = await db

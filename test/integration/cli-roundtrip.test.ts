@@ -104,7 +104,9 @@ describe("secrets through the CLI", () => {
   });
 
   it("audit verify (online and offline) and export", async () => {
-    const online = await runCli(["audit", "verify"], { env });
+    // Verifying the global chain is an admin's job; a user gets exit 4 (forbidden).
+    expect((await runCli(["audit", "verify"], { env })).code).toBe(4);
+    const online = await runCli(["audit", "verify"], { env: { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() } });
     expect(online.code, online.stderr).toBe(0);
     const offline = await runCli(["audit", "verify", "--data-dir", dir], {});
     expect(offline.code, offline.stderr).toBe(0);

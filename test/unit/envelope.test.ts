@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { encodeAad, open, seal, EnvelopeError, ENVELOPE_OVERHEAD, type AadContext } from "../../src/crypto/envelope.js";
 
 const key = randomBytes(32);
-const ctxArb: fc.Arbitrary<AadContext> = fc.record({
+type SecretCtx = Extract<AadContext, { kind: "secret" }>;
+const ctxArb: fc.Arbitrary<SecretCtx> = fc.record({
   kind: fc.constant("secret" as const),
   user: fc.string({ minLength: 1, maxLength: 30 }),
   agent: fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/),

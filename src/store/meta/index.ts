@@ -46,7 +46,7 @@ function withStatementCache(sqlite: Database.Database, max = 500) {
 }
 
 export function openSqlite(file: string, opts: { readonly?: boolean } = {}): MetaStore {
-  if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (!opts.readonly && file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   if (!opts.readonly) {
     // WAL for concurrent readers. synchronous=NORMAL here plus durable() (an off-thread WAL sync
@@ -58,8 +58,9 @@ export function openSqlite(file: string, opts: { readonly?: boolean } = {}): Met
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const inMemory = file === ":memory:";
   const walSync = createWalSync(`${file}-wal`);
-  return { db, dialect: "sqlite", durable: opts.readonly ? async () => undefined : walSync, close: () => db.destroy() };
+  return { db, dialect: "sqlite", durable: opts.readonly || inMemory ? async () => undefined : walSync, close: () => db.destroy() };
 }
 
 // PostgreSQL for many stateless nodes. COUNT(*) and BIGINT come back as strings from pg; the

@@ -1,0 +1,264 @@
+// Generates the test vectors under test/vectors/ from FIXED inputs.
+//
+// This file deliberately imports nothing from src/: it re-implements every format from its
+// description in docs/formats.md with node:crypto alone, so that test/unit/vectors.test.ts,
+// which checks the committed vectors against the real code, compares two independent readings
+// of the spec. It also lets us pick the nonce (the real seal() never lets a caller do that).
+//
+//   node --import tsx scripts/gen-vectors.ts     # rewrites test/vectors/*.json
+import { createCipheriv, createHash, createHmac, hkdfSync } from "node:crypto";
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+const seq = (start: number, n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (start + i) & 0xff));
+
+// ---- fixed inputs -------------------------------------------------------------------------
+export const MASTER = seq(0x00, 32); // 00 01 02 … 1f
+const DEK = seq(0xa0, 32); // a0 a1 … bf
+const SECRET_NONCE = seq(0x10, 12);
+const DEK_NONCE = seq(0x30, 12);
+const TOKEN_BYTES = seq(0x60, 32);
+const PLAINTEXT = Buffer.from("sk-test-0123456789", "utf8");
+const USER = "usr_00112233445566778899";
+const SECRET_CTX = { kind: "secret", user: USER, agent: "billing-bot", name: "OPENAI_API_KEY", version: 3, epoch: 2, blobId: "00112233445566778899aabbccddeeff" } as const;
+const DEK_CTX = { kind: "dek", user: USER, epoch: 2 } as const;
+
+// ---- HKDF purpose keys (RFC 5869, SHA-256, empty salt, 32 bytes) --------------------------
+const INFO = {
+  kek: "clawkeep/kek/v1",
+  audit: "clawkeep/audit/v1",
+  session: "clawkeep/session/v1",
+  seal: "clawkeep/seal/v1",
+  keyId: "clawkeep/key-id/v1",
+  checkpoint: "clawkeep/checkpoint/v1",
+} as const;
+const hkdf = (info: string): Buffer => Buffer.from(hkdfSync("sha256", MASTER, Buffer.alloc(0), info, 32));
+const KEK = hkdf(INFO.kek);
+const AUDIT_KEY = hkdf(INFO.audit);
+const KEY_ID = hkdf(INFO.keyId).subarray(0, 8).toString("hex");
+
+// ---- envelope v1 ---------------------------------------------------------------------------
+type SecretCtx = { kind: "secret"; user: string; agent: string; name: string; version: number; epoch: number; blobId: string };
+type DekCtx = { kind: "dek"; user: string; epoch: number };
+type Ctx = SecretCtx | DekCtx;
+
+const header = (ctx: Ctx): Buffer => Buffer.from([0x43, 0x4b, ctx.kind === "secret" ? 0x53 : 0x44, 0x01]);
+
+function aad(ctx: Ctx): Buffer {
+  const items =
+    ctx.kind === "secret"
+      ? ["clawkeep/secret/v1", ctx.user, ctx.agent, ctx.name, String(ctx.version), String(ctx.epoch), ctx.blobId]
+      : ["clawkeep/dek/v1", ctx.user, String(ctx.epoch)];
+  const out: Buffer[] = [header(ctx)];
+  for (const s of items) {
+    const b = Buffer.from(s, "utf8");
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    out.push(len, b);
+  }
+  return Buffer.concat(out);
+}
+
+function sealWith(key: Buffer, nonce: Buffer, pt: Buffer, ctx: Ctx): Buffer {
+  const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: 16 });
+  c.setAAD(aad(ctx));
+  const ct = Buffer.concat([c.update(pt), c.final()]);
+  return Buffer.concat([header(ctx), nonce, ct, c.getAuthTag()]);
+}
+
+// ---- audit chain v1 ------------------------------------------------------------------------
+interface Ev {
+  seq: number;
+  time: string;
+  user_id: string | null;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  metadata: string;
+  prev_hash: string;
+}
+const GENESIS = "0".repeat(64);
+const hashInput = (e: Ev): string =>
+  `clawkeep/audit/v1\n${JSON.stringify([e.seq, e.time, e.user_id, e.actor, e.action, e.target, e.outcome, e.metadata, e.prev_hash])}`;
+const evHash = (e: Ev): string => createHash("sha256").update(hashInput(e), "utf8").digest("hex");
+const hmac = (s: string): string => createHmac("sha256", AUDIT_KEY).update(s, "utf8").digest("hex");
+const evMac = (h: string): string => hmac(`event|${h}`);
+const hdMac = (n: number, h: string): string => hmac(`head|${n}|${h}`);
+
+function chain(events: Omit<Ev, "seq" | "prev_hash">[]) {
+  let prev = GENESIS;
+  const out = events.map((e, i) => {
+    const full: Ev = { ...e, seq: i + 1, prev_hash: prev };
+    const h = evHash(full);
+    prev = h;
+    return { ...full, hash: h, mac: evMac(h) };
+  });
+  return { events: out, head: { seq: out.length, hash: prev, mac: hdMac(out.length, prev) } };
+}
+
+// ---- the vectors ---------------------------------------------------------------------------
+type Vector = Record<string, unknown> & { description: string; expect: string };
+
+function secretCase(description: string, expect: string, envelope: Buffer, ctx: SecretCtx, key = DEK): Vector {
+  return {
+    format: "clawkeep secret envelope v1 ('CK' 'S' 0x01)",
+    description,
+    expect,
+    key_hex: hex(key),
+    context: ctx,
+    plaintext_hex: expect === "ok" ? hex(PLAINTEXT) : null,
+    envelope_hex: hex(envelope),
+  };
+}
+
+export function buildVectors(): Record<string, Vector> {
+  const secretEnv = sealWith(DEK, SECRET_NONCE, PLAINTEXT, SECRET_CTX);
+  const dekEnv = sealWith(KEK, DEK_NONCE, DEK, DEK_CTX);
+  const v2 = Buffer.from(secretEnv);
+  v2[3] = 0x02;
+
+  const audit = chain([
+    { time: "2026-01-02T03:04:05.678Z", user_id: USER, actor: USER, action: "EpochCreated", target: "epoch/2", outcome: "success", metadata: "{}" },
+    {
+      time: "2026-01-02T03:04:05.701Z",
+      user_id: USER,
+      actor: USER,
+      action: "BlobWritten",
+      target: "billing-bot/OPENAI_API_KEY",
+      outcome: "success",
+      metadata: JSON.stringify({ version: 3, epoch: 2, blob_id: SECRET_CTX.blobId, sha256: createHash("sha256").update(secretEnv).digest("hex"), size: PLAINTEXT.length }),
+    },
+  ]);
+  const first = audit.events[0]!;
+  const edited = structuredClone(audit);
+  edited.events[1]!.target = "billing-bot/OTHER";
+
+  const token = `ck_${TOKEN_BYTES.toString("base64url")}`;
+
+  return {
+    "secret-envelope-ok": {
+      ...secretCase("A secret value sealed under an epoch DEK; opens with the same context.", "ok", secretEnv, SECRET_CTX),
+      nonce_hex: hex(SECRET_NONCE),
+      aad_hex: hex(aad(SECRET_CTX)),
+    },
+    "secret-envelope-wrong-aad": secretCase(
+      "The envelope of secret-envelope-ok, opened with version 4 instead of 3 (a pointer swapped onto another version).",
+      "auth_failed",
+      secretEnv,
+      { ...SECRET_CTX, version: 4 },
+    ),
+    "secret-envelope-wrong-blob-id": secretCase(
+      "The envelope of secret-envelope-ok, opened under another blob id (a blob copied to another key).",
+      "auth_failed",
+      secretEnv,
+      { ...SECRET_CTX, blobId: "ffeeddccbbaa99887766554433221100" },
+    ),
+    "secret-envelope-wrong-key": secretCase("The envelope of secret-envelope-ok, opened with another epoch's DEK.", "auth_failed", secretEnv, SECRET_CTX, seq(0xc0, 32)),
+    "secret-envelope-unsupported-version": secretCase("Version byte 0x02: refused before any decryption.", "unsupported", v2, SECRET_CTX),
+    "secret-envelope-truncated": secretCase("31 bytes, shorter than the 32-byte overhead.", "malformed", secretEnv.subarray(0, 31), SECRET_CTX),
+    "dek-envelope-ok": {
+      format: "clawkeep wrapped-DEK envelope v1 ('CK' 'D' 0x01)",
+      description: "The DEK of secret-envelope-ok wrapped under the KEK derived from the fixed master key.",
+      expect: "ok",
+      master_key_hex: hex(MASTER),
+      key_id: KEY_ID,
+      key_hex: hex(KEK),
+      context: DEK_CTX,
+      nonce_hex: hex(DEK_NONCE),
+      aad_hex: hex(aad(DEK_CTX)),
+      plaintext_hex: hex(DEK),
+      envelope_hex: hex(dekEnv),
+      stored_base64: dekEnv.toString("base64"),
+    },
+    "dek-envelope-wrong-user": {
+      format: "clawkeep wrapped-DEK envelope v1 ('CK' 'D' 0x01)",
+      description: "The wrapped DEK of dek-envelope-ok, opened for another user.",
+      expect: "auth_failed",
+      key_hex: hex(KEK),
+      context: { ...DEK_CTX, user: "usr_99887766554433221100" },
+      plaintext_hex: null,
+      envelope_hex: hex(dekEnv),
+    },
+    "hkdf-purpose-keys": {
+      format: "HKDF-SHA256 purpose keys v1",
+      description: "Purpose keys and the key id derived from the fixed master key (salt empty, L = 32).",
+      expect: "ok",
+      master_key_hex: hex(MASTER),
+      keys: Object.fromEntries(Object.entries(INFO).map(([p, info]) => [p, { info, key_hex: hex(hkdf(info)) }])),
+      key_id: KEY_ID,
+    },
+    "audit-event": {
+      format: "clawkeep audit event v1",
+      description: "The first event of a chain: hash, MAC, and the head MAC after it.",
+      expect: "ok",
+      audit_key_hex: hex(AUDIT_KEY),
+      event: { seq: first.seq, time: first.time, user_id: first.user_id, actor: first.actor, action: first.action, target: first.target, outcome: first.outcome, metadata: first.metadata, prev_hash: first.prev_hash },
+      hash_input: hashInput(first),
+      hash: first.hash,
+      mac: first.mac,
+      head_mac: hdMac(first.seq, first.hash),
+    },
+    "audit-chain-ok": {
+      format: "clawkeep audit event v1",
+      description: "A two-event chain and its head; verify succeeds.",
+      expect: "ok",
+      audit_key_hex: hex(AUDIT_KEY),
+      events: audit.events,
+      head: audit.head,
+    },
+    "audit-chain-edited": {
+      format: "clawkeep audit event v1",
+      description: "audit-chain-ok with event 2's target changed after the fact.",
+      expect: "verify_failed",
+      audit_key_hex: hex(AUDIT_KEY),
+      events: edited.events,
+      head: edited.head,
+      fail_seq: 2,
+      reason_contains: "edited",
+    },
+    "api-token": {
+      format: "clawkeep API token v1",
+      description: "A token made from 32 fixed bytes, and the hash the meta store keeps.",
+      expect: "ok",
+      random_hex: hex(TOKEN_BYTES),
+      token: token,
+      token_hash: createHash("sha256").update(token, "utf8").digest("hex"),
+    },
+    "blob-key": {
+      format: "blob key v1",
+      description: "Where the ciphertext of secret-envelope-ok lives in the blob store.",
+      expect: "ok",
+      user: USER,
+      agent: SECRET_CTX.agent,
+      epoch: SECRET_CTX.epoch,
+      blob_id: SECRET_CTX.blobId,
+      key: `${USER}/${SECRET_CTX.agent}/${SECRET_CTX.epoch}/${SECRET_CTX.blobId}.enc`,
+    },
+    "master-key-file": {
+      format: "master.key v1",
+      description: "The file holding the fixed master key.",
+      expect: "ok",
+      file_text: `${MASTER.toString("base64")}\n`,
+      mode: "0600",
+      master_key_hex: hex(MASTER),
+      key_id: KEY_ID,
+    },
+  };
+}
+
+export const renderVector = (v: Vector): string => `${JSON.stringify(v, null, 2)}\n`;
+
+export const VECTOR_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "test", "vectors");
+
+function main(): void {
+  mkdirSync(VECTOR_DIR, { recursive: true });
+  for (const [name, v] of Object.entries(buildVectors())) {
+    writeFileSync(path.join(VECTOR_DIR, `${name}.json`), renderVector(v));
+    process.stdout.write(`wrote test/vectors/${name}.json\n`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) main();

@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { EnvelopeError, encodeAad, open, type AadContext } from "../../src/crypto/envelope.js";
+import { derivePurposeKey, PURPOSES, type Purpose } from "../../src/crypto/hkdf.js";
+import { kekFromMaster, createKeyring } from "../../src/keys/keyring.js";
+import { loadMasterKey } from "../../src/keys/master.js";
+import { eventHash, eventMac, headMac, verifyChain, type StoredEvent } from "../../src/audit/chain.js";
+import { createAuditLog } from "../../src/audit/log.js";
+import { blobKey } from "../../src/vault/secrets.js";
+import { assertBlobKey } from "../../src/store/blobs/port.js";
+import { migrateToLatest, openSqlite, type MetaStore } from "../../src/store/meta/index.js";
+import { createUserService } from "../../src/users/users.js";
+import { redact } from "../../src/redacted.js";
+import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
+
+// Every committed vector (test/vectors/*.json, made by scripts/gen-vectors.ts from the spec in
+// docs/formats.md, without importing src/) is checked against the real code here.
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const files = readdirSync(VECTOR_DIR).filter((f) => f.endsWith(".json")).sort();
+const load = (name: string): Any => JSON.parse(readFileSync(path.join(VECTOR_DIR, name), "utf8")) as Any;
+const buf = (h: string) => Buffer.from(h, "hex");
+const ofFormat = (prefix: string) => files.filter((f) => f.startsWith(prefix));
+
+describe("test vectors", () => {
+  it("the committed files are exactly what scripts/gen-vectors.ts produces", () => {
+    const built = buildVectors();
+    expect(files).toEqual(Object.keys(built).map((n) => `${n}.json`).sort());
+    for (const [name, v] of Object.entries(built)) {
+      expect(readFileSync(path.join(VECTOR_DIR, `${name}.json`), "utf8"), name).toBe(renderVector(v));
+    }
+  });
+
+  it("every vector says what to expect", () => {
+    for (const f of files) expect(typeof load(f).expect, f).toBe("string");
+  });
+
+  describe.each([...ofFormat("secret-envelope-"), ...ofFormat("dek-envelope-")])("%s", (file) => {
+    const v = load(file);
+    const ctx = v.context as AadContext;
+    it(`open() gives ${v.expect}`, () => {
+      if (v.expect === "ok") {
+        expect(open(buf(v.key_hex), buf(v.envelope_hex), ctx).toString("hex")).toBe(v.plaintext_hex);
+        expect(encodeAad(buf(v.envelope_hex).subarray(0, 4), ctx).toString("hex")).toBe(v.aad_hex);
+        expect(buf(v.envelope_hex).subarray(4, 16).toString("hex")).toBe(v.nonce_hex);
+      } else {
+        let err: unknown;
+        try {
+          open(buf(v.key_hex), buf(v.envelope_hex), ctx);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(EnvelopeError);
+        expect((err as EnvelopeError).reason).toBe(v.expect);
+      }
+    });
+  });
+
+  it("hkdf-purpose-keys: derivePurposeKey and the key id", () => {
+    const v = load("hkdf-purpose-keys.json");
+    const master = buf(v.master_key_hex);
+    expect(Object.keys(v.keys).sort()).toEqual(Object.keys(PURPOSES).sort());
+    for (const [purpose, k] of Object.entries(v.keys as Record<string, { info: string; key_hex: string }>)) {
+      expect(PURPOSES[purpose as Purpose]).toBe(k.info);
+      expect(derivePurposeKey(master, purpose as Purpose).toString("hex"), purpose).toBe(k.key_hex);
+    }
+    const kek = kekFromMaster(master);
+    expect(kek.keyId).toBe(v.key_id);
+    expect(kek.kek.toString("hex")).toBe(v.keys.kek.key_hex);
+  });
+
+  it("audit-event: eventHash, eventMac and headMac", () => {
+    const v = load("audit-event.json");
+    const key = buf(v.audit_key_hex);
+    expect(key.toString("hex")).toBe(load("hkdf-purpose-keys.json").keys.audit.key_hex);
+    expect(eventHash(v.event)).toBe(v.hash);
+    expect(eventMac(key, v.hash)).toBe(v.mac);
+    expect(headMac(key, v.event.seq, v.hash)).toBe(v.head_mac);
+  });
+
+  describe.each(ofFormat("audit-chain-"))("%s", (file) => {
+    it("verifyChain gives the expected verdict", async () => {
+      const v = load(file);
+      async function* events(): AsyncGenerator<StoredEvent> {
+        yield* v.events as StoredEvent[];
+      }
+      const r = await verifyChain(buf(v.audit_key_hex), events(), v.head, true);
+      if (v.expect === "ok") {
+        expect(r).toEqual({ ok: true, count: v.events.length });
+      } else {
+        expect(r.ok).toBe(false);
+        if (!r.ok) {
+          expect(r.seq).toBe(v.fail_seq);
+          expect(r.reason).toContain(v.reason_contains);
+        }
+      }
+    });
+  });
+
+  it("blob-key: blobKey() builds the key and the store accepts it", () => {
+    const v = load("blob-key.json");
+    expect(blobKey(v.user, v.agent, v.epoch, v.blob_id)).toBe(v.key);
+    expect(() => assertBlobKey(v.key)).not.toThrow();
+  });
+
+  describe("against a real meta store", () => {
+    let meta: MetaStore;
+    beforeAll(async () => {
+      meta = openSqlite(":memory:");
+      await migrateToLatest(meta);
+    });
+    afterAll(async () => {
+      await meta.close();
+    });
+
+    it("api-token: the stored SHA-256 authenticates the token; one changed character does not", async () => {
+      const v = load("api-token.json");
+      expect(v.token).toMatch(/^ck_[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(v.token.slice(3), "base64url").toString("hex")).toBe(v.random_hex);
+      const now = new Date().toISOString();
+      await meta.db.insertInto("users").values({ id: "usr_tok", name: "tok", is_admin: 0, created_at: now }).execute();
+      await meta.db
+        .insertInto("tokens")
+        .values({ id: "tok_1", user_id: "usr_tok", token_hash: v.token_hash, name: "v", created_at: now, expires_at: null, revoked_at: null })
+        .execute();
+      const audit = createAuditLog({ db: meta.db, dialect: "sqlite", keys: [{ id: "k", key: Buffer.alloc(32) }], durable: () => meta.durable() });
+      const users = createUserService({ db: meta.db, durable: () => meta.durable(), audit });
+      const p = await users.authenticate(v.token, "127.0.0.1");
+      expect(p.userId).toBe("usr_tok");
+      const other = v.token.slice(0, -1) + (v.token.endsWith("A") ? "B" : "A");
+      await expect(users.authenticate(other, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
+    });
+
+    it("dek-envelope-ok: the keyring unwraps the stored base64 into the DEK", async () => {
+      const v = load("dek-envelope-ok.json");
+      expect(Buffer.from(v.stored_base64, "base64").toString("hex")).toBe(v.envelope_hex);
+      await meta.db.insertInto("users").values({ id: v.context.user, name: "dek", is_admin: 0, created_at: "x" }).execute();
+      await meta.db
+        .insertInto("user_epochs")
+        .values({ user_id: v.context.user, epoch: v.context.epoch, wrapped_dek: v.stored_base64, key_id: v.key_id, state: "active", seal_count: 0, created_at: "x" })
+        .execute();
+      const keyring = createKeyring({ masters: [kekFromMaster(buf(v.master_key_hex))], cacheSeconds: 0, cacheMax: 0 });
+      try {
+        expect((await keyring.dek(meta.db, v.context.user, v.context.epoch)).toString("hex")).toBe(v.plaintext_hex);
+      } finally {
+        keyring.close();
+      }
+      // …and it is the DEK that opens secret-envelope-ok.
+      expect(v.plaintext_hex).toBe(load("secret-envelope-ok.json").key_hex);
+    });
+  });
+
+  it("master-key-file: loadMasterKey reads the file into the master key", () => {
+    const v = load("master-key-file.json");
+    const dir = mkdtempSync(path.join(tmpdir(), "ck-vec-"));
+    try {
+      const file = path.join(dir, "master.key");
+      writeFileSync(file, v.file_text);
+      chmodSync(file, Number.parseInt(v.mode, 8));
+      const m = loadMasterKey({ masterKey: undefined, dataDir: dir }, { create: false });
+      expect(m.key.toString("hex")).toBe(v.master_key_hex);
+      expect(kekFromMaster(m.key).keyId).toBe(v.key_id);
+      // The same bytes given through CLAWKEEP_MASTER_KEY load identically.
+      expect(loadMasterKey({ masterKey: redact(v.file_text.trim()), dataDir: dir }, { create: false }).key.toString("hex")).toBe(v.master_key_hex);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the hex quoted in docs/formats.md is the committed vectors' hex", () => {
+    const doc = readFileSync(path.join(VECTOR_DIR, "..", "..", "docs", "formats.md"), "utf8");
+    const squashed = doc.replace(/\s+/g, "");
+    const hkdf = load("hkdf-purpose-keys.json");
+    const audit = load("audit-event.json");
+    const token = load("api-token.json");
+    const quoted = [
+      load("secret-envelope-ok.json").envelope_hex,
+      load("dek-envelope-ok.json").envelope_hex,
+      load("dek-envelope-ok.json").stored_base64,
+      ...Object.values(hkdf.keys as Record<string, { key_hex: string }>).map((k) => k.key_hex),
+      audit.hash,
+      audit.mac,
+      audit.head_mac,
+      token.token,
+      token.token_hash,
+      load("blob-key.json").key,
+      load("master-key-file.json").file_text.trim(),
+    ];
+    for (const q of quoted) expect(squashed, q).toContain(q);
+  });
+});
