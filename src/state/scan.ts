@@ -83,10 +83,8 @@ export async function isEmptyDir(root: string): Promise<boolean> {
   const dir = await opendir(root).catch(() => undefined);
   if (!dir) return true;
   for await (const e of dir) {
-    if (e.name !== STATE_DIR) {
-      await dir.close().catch(() => undefined);
-      return false;
-    }
+    // Leaving the loop early closes the handle (for-await calls return()).
+    if (e.name !== STATE_DIR) return false;
   }
   return true;
 }

@@ -4,6 +4,7 @@
 // that often). Passes never overlap; a trigger during a pass schedules one more. flush() stops
 // the timers and runs a last pass: that is what SIGTERM does.
 import { type FSWatcher, watch } from "node:fs";
+import type { ClawkeepError } from "../errors.js";
 import type { StateContext } from "./crypt.js";
 import { createProgress } from "./progress.js";
 import { pull } from "./pull.js";
@@ -38,8 +39,15 @@ export class SyncLoop {
   async start(): Promise<Summary | undefined> {
     let restored: Summary | undefined;
     if (await isEmptyDir(this.o.local)) {
-      restored = await pull(this.ctx, { ...this.#opts(), delete: false });
-      this.o.log(`restored ${restored.transferred} files (${restored.bytes} bytes) from ${this.ctx.remote.label}`);
+      try {
+        restored = await pull(this.ctx, { ...this.#opts(), delete: false });
+        this.o.log(`restored ${restored.transferred} files (${restored.bytes} bytes) from ${this.ctx.remote.label}`);
+      } catch (e) {
+        // A file:// remote that does not exist yet is a first boot, not a failure (a missing
+        // bucket is still an error: buckets are never created for you).
+        if ((e as ClawkeepError).code !== "not_found") throw e;
+        this.o.log(`nothing to restore: ${this.ctx.remote.label} does not exist yet`);
+      }
     } else await this.#pass();
     this.#watcher = watch(this.o.local, { recursive: true }, (_ev, name) => {
       const n = String(name ?? "");
