@@ -119,6 +119,47 @@ audit
   .addOption(new Option("--format <format>", "output format").choices(["jsonl"]).default("jsonl"))
   .action(async (o) => (await import("./commands/audit.js")).exportLog(o));
 
+// Encrypted agent-state sync (docs/state.md); rclone crypt compatible.
+const state = program.command("state").description("encrypted agent-state sync (rclone crypt compatible)");
+const stateMod = () => import("./commands/state.js");
+const xfer = (c: Command) =>
+  c
+    .option("--local <dir>", "state directory (OPENCLAW_STATE_DIR)")
+    .option("--remote <url>", "file:///path or s3://bucket/prefix (default from S3_BUCKET/S3_PREFIX)")
+    .option("--no-delete", "do not propagate deletions")
+    .option("--transfers <n>", "concurrent transfers", "4")
+    .addOption(jsonOpt());
+state
+  .command("keys")
+  .description("print the keys derived from MASTER_KEY (env or MASTER_KEY_FILE)")
+  .option("--obscure", "crypt passwords in rclone's obscured form")
+  .addOption(jsonOpt())
+  .action(async (o) => (await stateMod()).keys(o));
+xfer(state.command("push").description("upload changes of the state dir to the remote")).action(async (o) => (await stateMod()).pushCmd(o));
+xfer(state.command("pull").description("restore the state dir from the remote")).action(async (o) => (await stateMod()).pullCmd(o));
+xfer(state.command("sync").description("restore if empty, then write back changes continuously"))
+  .option("--write-back <seconds>", "upload after this many idle seconds", "5")
+  .option("--interval <seconds>", "full pass every this many seconds", "60")
+  .action(async (o) => (await import("./commands/state-run.js")).syncCmd(o));
+state
+  .command("rclone-config")
+  .description("write an rclone.conf (S3 + crypt remotes, passwords obscured, mode 0600)")
+  .option("--remote <url>", "file:///path or s3://bucket/prefix (default from S3_BUCKET/S3_PREFIX)")
+  .option("--output <file>", "where to write it", "rclone.conf")
+  .option("--env-auth", "leave S3 credentials out; rclone reads AWS_* from its environment")
+  .action(async (o) => (await import("./commands/state-run.js")).rcloneConfigCmd(o));
+state
+  .command("up")
+  .description("seed boot sequence: keys, FUSE mount or sync fallback, run CMD with GATEWAY_AUTH_TOKEN, flush on exit")
+  .option("--local <dir>", "state directory (OPENCLAW_STATE_DIR, default /data/openclaw)")
+  .option("--remote <url>", "file:///path or s3://bucket/prefix (default from S3_BUCKET/S3_PREFIX)")
+  .option("--no-mount", "never try rclone mount; use the sync fallback")
+  .option("--write-back <seconds>", "fallback: upload after this many idle seconds", "5")
+  .option("--interval <seconds>", "fallback: full pass every this many seconds", "60")
+  .argument("<cmd...>", "the command to run (after --)")
+  .passThroughOptions()
+  .action(async (cmd, o) => (await import("./commands/state-run.js")).upCmd(cmd, o));
+
 // A closed pipe (`clawkeep audit export | head`) is a normal way for a reader to stop.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   if (e.code === "EPIPE") process.exit(EXIT.ok);

@@ -1,0 +1,78 @@
+// Long-running and config-writing `state` commands: sync, rclone-config, up (docs/state.md).
+import { ClawkeepError } from "../../errors.js";
+import { needDir, needRemote, stateEnv, transfers, type TransferOpts } from "./state.js";
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function seconds(name: string, v: string | undefined, dflt: number): number {
+  const n = Number(v ?? dflt);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new ClawkeepError("config_invalid", `${name}: seconds, > 0`);
+  return Math.round(n * 1000);
+}
+
+export async function syncCmd(o: TransferOpts & { writeBack?: string; interval?: string }): Promise<void> {
+  const env = stateEnv();
+  const local = needDir(o.local, env);
+  const url = await needRemote(o.remote, env);
+  const { openState } = await import("../../state/crypt.js");
+  const { SyncLoop } = await import("../../state/sync.js");
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(local, { recursive: true });
+  const ctx = await openState(url, env);
+  const loop = new SyncLoop(ctx, {
+    local,
+    delete: o.delete !== false,
+    transfers: transfers(o.transfers),
+    writeBackMs: seconds("--write-back", o.writeBack, 5),
+    intervalMs: seconds("--interval", o.interval, 60),
+    log,
+  });
+  await loop.start();
+  log(`syncing ${local} <-> ${ctx.remote.label}`);
+  // SIGTERM/SIGINT: stop watching, push what is pending, exit (non-zero if that push failed).
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+  try {
+    await loop.flush();
+    log("flushed");
+  } finally {
+    ctx.remote.close();
+  }
+}
+
+export async function rcloneConfigCmd(o: { remote?: string; output: string; envAuth?: boolean }): Promise<void> {
+  const env = stateEnv();
+  const url = await needRemote(o.remote, env);
+  const { resolveCryptSecrets, StateKeyError } = await import("../../state/keys.js");
+  const { rcloneConf, writePrivate } = await import("../../state/rclone-config.js");
+  let secrets;
+  try {
+    secrets = resolveCryptSecrets(env);
+  } catch (e) {
+    throw new ClawkeepError("config_invalid", e instanceof StateKeyError ? "MASTER_KEY (or RCLONE_CRYPT_PASSWORD) is not set" : "RCLONE_CRYPT_PASSWORD(2) is not a valid obscured value");
+  }
+  const conf = rcloneConf(url, env, secrets, { envAuth: o.envAuth });
+  await writePrivate(o.output, conf.text);
+  log(`wrote ${o.output} (mode 0600); crypt remote: ${conf.cryptRemote}`);
+}
+
+export async function upCmd(cmd: string[], o: { local?: string; remote?: string; mount?: boolean; writeBack?: string; interval?: string }): Promise<void> {
+  const env = stateEnv();
+  const { remoteUrlFrom } = await import("../../state/remote.js");
+  const { up } = await import("../../state/up.js");
+  const code = await up(
+    cmd,
+    {
+      local: needDir(o.local ?? env.OPENCLAW_STATE_DIR ?? "/data/openclaw", env),
+      remote: remoteUrlFrom(o.remote, env),
+      mount: o.mount !== false,
+      writeBackMs: seconds("--write-back", o.writeBack, 5),
+      intervalMs: seconds("--interval", o.interval, 60),
+      log,
+    },
+    env,
+  );
+  process.exitCode = code;
+}

@@ -1,0 +1,90 @@
+// Walks the local state directory into entries keyed by the *remote* plain path: a symlink
+// `a/b` becomes `a/b.rclonelink` holding the link target, as rclone's --links does. SQLite
+// databases are recognised by their header (sniffed only when a file is new or changed) and
+// their -wal/-shm/-journal sidecars are folded into the database's signature instead of being
+// synced: the backup snapshot already includes what they hold.
+import { lstat, opendir, readlink } from "node:fs/promises";
+import path from "node:path";
+import { isSqliteFile, SQLITE_SIDECARS } from "./sqlite.js";
+
+const SIG_SIDECARS = ["-wal", "-journal"] as const;
+/** Signature suffix of a database with no WAL or journal beside it (as restored). */
+export const SQLITE_QUIET_SIG = "|-|-";
+
+export type Kind = "file" | "link" | "sqlite";
+export const LINK_SUFFIX = ".rclonelink";
+/** Our own bookkeeping inside the state dir (manifest, staging, snapshots); never synced. */
+export const STATE_DIR = ".clawkeep-state";
+
+export interface LocalEntry {
+  /** Remote plain path (with `.rclonelink` for links). */
+  readonly path: string;
+  /** Local absolute path of the file or link. */
+  readonly abs: string;
+  readonly kind: Kind;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Changes whenever the content may have changed (size, mtime, and the WAL's for SQLite). */
+  readonly sig: string;
+  readonly target?: string;
+}
+
+/** What a previous run learnt about a path with a given signature (spares re-sniffing). */
+export type KnownKind = (path: string, sig: string) => Kind | undefined;
+
+export async function scanLocal(root: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
+  const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
+  async function walk(rel: string): Promise<void> {
+    const dir = await opendir(rel === "" ? root : path.join(root, rel));
+    for await (const e of dir) {
+      if (rel === "" && e.name === STATE_DIR) continue;
+      const p = rel === "" ? e.name : `${rel}/${e.name}`;
+      const abs = path.join(root, p);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isSymbolicLink()) {
+        const st = await lstat(abs);
+        const target = await readlink(abs);
+        raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
+      } else if (e.isFile()) {
+        const st = await lstat(abs).catch(() => undefined);
+        if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
+      }
+    }
+  }
+  await walk("");
+
+  const out = new Map<string, LocalEntry>();
+  const sidecars = new Set<string>();
+  for (const [p, r] of raw) {
+    if (r.link !== undefined) {
+      const rp = p + LINK_SUFFIX;
+      out.set(rp, { path: rp, abs: r.abs, kind: "link", size: r.size, mtimeMs: r.mtimeMs, sig: `${r.size}:${r.mtimeMs}`, target: r.link });
+      continue;
+    }
+    let sig = `${r.size}:${r.mtimeMs}`;
+    // -shm is only a shared-memory index that readers (our own backup included) touch: leaving
+    // it out of the signature keeps a quiet database from looking changed after every pass.
+    const side = SIG_SIDECARS.map((s) => raw.get(p + s));
+    const sideSig = side.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-")).join("|");
+    let kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig);
+    if (kind === undefined) kind = r.size >= 512 && (await isSqliteFile(r.abs)) ? "sqlite" : "file";
+    if (kind === "sqlite") {
+      sig = `${sig}|${sideSig}`;
+      for (const s of SQLITE_SIDECARS) sidecars.add(p + s);
+    }
+    out.set(p, { path: p, abs: r.abs, kind, size: r.size, mtimeMs: r.mtimeMs, sig });
+  }
+  for (const s of sidecars) out.delete(s);
+  return out;
+}
+
+/** Is the directory empty, apart from our bookkeeping? */
+export async function isEmptyDir(root: string): Promise<boolean> {
+  const dir = await opendir(root).catch(() => undefined);
+  if (!dir) return true;
+  for await (const e of dir) {
+    // Leaving the loop early closes the handle (for-await calls return()).
+    if (e.name !== STATE_DIR) return false;
+  }
+  return true;
+}
