@@ -78,7 +78,6 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     async close() {
       keyring.close();
       for (const k of keys.auditKeys) wipe(k.key);
-      for (const k of keys.keks) wipe(k.kek);
       await meta.close();
     },
   };

@@ -30,12 +30,19 @@ export interface Keyring {
   currentEpoch(trx: Db, userId: string): Promise<{ epoch: number; created: boolean }>;
   /** The plain DEK of one epoch; throws `integrity_error` if it is missing, destroyed or fails to unwrap. */
   dek(db: Db, userId: string, epoch: number): Promise<Buffer>;
+  /** Adds `epoch` for the user with a fresh DEK, wrapped by the primary master key; false if it exists. */
+  createEpoch(trx: Db, userId: string, epoch: number): Promise<boolean>;
+  /** Drops a DEK from the in-memory cache (its epoch was destroyed). */
+  forget(userId: string, epoch: number): void;
+  /** Re-wraps a wrapped DEK under the primary master key (master-key rotation). */
+  rewrap(row: { user_id: string; epoch: number; wrapped_dek: string; key_id: string }): { wrapped_dek: string; key_id: string };
+  primaryKeyId: string;
   close(): void;
 }
 
 export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number; cacheMax: number }): Keyring {
-  const [primary] = opts.masters;
-  if (!primary) throw new Error("keyring needs at least one master key");
+  if (!opts.masters[0]) throw new Error("keyring needs at least one master key");
+  const primary: MasterKek = opts.masters[0];
   const byId = new Map(opts.masters.map((m) => [m.keyId, m.kek]));
   const cache = new Map<string, { dek: Buffer; expires: number }>();
   const ttl = opts.cacheSeconds * 1000;
@@ -63,7 +70,44 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
     }
   }
 
+  function unwrap(row: { wrapped_dek: string; key_id: string }, userId: string, epoch: number): Buffer {
+    const kek = byId.get(row.key_id);
+    if (!kek) throw new ClawkeepError("integrity_error", "the data key was wrapped by a master key that is not loaded");
+    try {
+      return open(kek, Buffer.from(row.wrapped_dek, "base64"), { kind: "dek", user: userId, epoch });
+    } catch (e) {
+      if (e instanceof EnvelopeError) throw new ClawkeepError("integrity_error", "the wrapped data key failed to open");
+      throw e;
+    }
+  }
+
+  async function createEpoch(trx: Db, userId: string, epoch: number): Promise<boolean> {
+    const dek = random(32);
+    const wrapped = seal(primary.kek, dek, { kind: "dek", user: userId, epoch });
+    const res = await trx
+      .insertInto("user_epochs")
+      .values({
+        user_id: userId,
+        epoch,
+        wrapped_dek: wrapped.toString("base64"),
+        key_id: primary.keyId,
+        state: "active",
+        seal_count: 0,
+        created_at: new Date().toISOString(),
+        retired_at: null,
+        destroyed_at: null,
+      })
+      .onConflict((oc) => oc.columns(["user_id", "epoch"]).doNothing())
+      .executeTakeFirst();
+    const created = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
+    if (created) remember(`${userId}:${epoch}`, dek);
+    wipe(dek);
+    return created;
+  }
+
   return {
+    primaryKeyId: primary.keyId,
+    createEpoch,
     async currentEpoch(trx, userId) {
       const row = await trx
         .selectFrom("user_epochs")
@@ -72,25 +116,18 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
         .where("state", "=", "active")
         .executeTakeFirst();
       if (row?.epoch != null) return { epoch: Number(row.epoch), created: false };
-      const dek = random(32);
-      const wrapped = seal(primary.kek, dek, { kind: "dek", user: userId, epoch: 1 });
-      const res = await trx
-        .insertInto("user_epochs")
-        .values({
-          user_id: userId,
-          epoch: 1,
-          wrapped_dek: wrapped.toString("base64"),
-          key_id: primary.keyId,
-          state: "active",
-          seal_count: 0,
-          created_at: new Date().toISOString(),
-        })
-        .onConflict((oc) => oc.columns(["user_id", "epoch"]).doNothing())
-        .executeTakeFirst();
-      const created = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
-      if (created) remember(`${userId}:1`, dek);
-      wipe(dek);
-      return { epoch: 1, created };
+      return { epoch: 1, created: await createEpoch(trx, userId, 1) };
+    },
+    forget(userId, epoch) {
+      evict(`${userId}:${epoch}`);
+    },
+    rewrap(row) {
+      const dek = unwrap(row, row.user_id, row.epoch);
+      try {
+        return { wrapped_dek: seal(primary.kek, dek, { kind: "dek", user: row.user_id, epoch: row.epoch }).toString("base64"), key_id: primary.keyId };
+      } finally {
+        wipe(dek);
+      }
     },
 
     async dek(db, userId, epoch) {
@@ -110,15 +147,7 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
         .where("epoch", "=", epoch)
         .executeTakeFirst();
       if (!row || row.state === "destroyed") throw new ClawkeepError("integrity_error", "the data key for this record is not available");
-      const kek = byId.get(row.key_id);
-      if (!kek) throw new ClawkeepError("integrity_error", "the data key was wrapped by a master key that is not loaded");
-      let dek: Buffer;
-      try {
-        dek = open(kek, Buffer.from(row.wrapped_dek, "base64"), { kind: "dek", user: userId, epoch });
-      } catch (e) {
-        if (e instanceof EnvelopeError) throw new ClawkeepError("integrity_error", "the wrapped data key failed to open");
-        throw e;
-      }
+      const dek = unwrap(row, userId, epoch);
       remember(k, dek);
       return dek;
     },
@@ -126,6 +155,7 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
     close() {
       clearInterval(timer);
       for (const k of [...cache.keys()]) evict(k);
+      for (const m of opts.masters) wipe(m.kek);
     },
   };
 }

@@ -1,6 +1,4 @@
 import type { Kysely } from "kysely";
-import { constantTimeEqual, random, sha256Hex, wipe } from "../crypto/bytes.js";
-import { open, seal, EnvelopeError, type AadContext } from "../crypto/envelope.js";
 import { ClawkeepError } from "../errors.js";
 import type { Keyring } from "../keys/keyring.js";
 import type { BlobStore } from "../store/blobs/port.js";
@@ -8,6 +6,9 @@ import type { DB } from "../store/meta/schema.js";
 import type { AuditLog } from "../audit/log.js";
 import { createKeyedLock } from "./keyed-lock.js";
 import { checkAgent, checkName } from "./names.js";
+import { IntegrityFailure, openPointer, sealToBlob, type Pointer } from "./sealed.js";
+
+export { blobKey } from "./sealed.js";
 
 // Secrets: every put is a new version whose ciphertext goes to the blob store and whose pointer
 // (epoch, blob id, SHA-256 of the ciphertext) goes to the meta store. Order of a write: blob
@@ -43,7 +44,13 @@ export interface SecretSummary {
   versions: number;
 }
 
-export const blobKey = (user: string, agent: string, epoch: number, blobId: string) => `${user}/${agent}/${epoch}/${blobId}.enc`;
+/** The epoch a write sealed under was rotated or destroyed before the write committed. */
+export class EpochMoved extends Error {
+  constructor() {
+    super("epoch changed during the write");
+  }
+}
+
 
 export function createSecretService(deps: {
   db: Kysely<DB>;
@@ -52,6 +59,7 @@ export function createSecretService(deps: {
   keyring: Keyring;
   audit: AuditLog;
   maxBytes: number;
+  onRead?: (p: Pointer) => Promise<unknown>;
 }) {
   const { db, blobs, keyring, audit } = deps;
   const withLock = createKeyedLock();
@@ -93,30 +101,24 @@ export function createSecretService(deps: {
         return r;
       });
       const version = ((await latest(c.userId, agent, name))?.version ?? 0) + 1;
-      const blobId = random(16).toString("hex");
-      const ctx: AadContext = { kind: "secret", user: c.userId, agent, name, version, epoch, blobId };
-      const dek = await keyring.dek(db, c.userId, epoch);
-      let ct: Buffer;
-      try {
-        ct = seal(dek, value, ctx);
-      } finally {
-        wipe(dek);
-      }
-      const key = blobKey(c.userId, agent, epoch, blobId);
-      await blobs.put(key, ct);
+      const { blobId, sha256: digest, key } = await sealToBlob(deps, { user: c.userId, agent, name, version, epoch }, value);
       const createdAt = new Date().toISOString();
-      const digest = sha256Hex(ct);
       try {
         await db.transaction().execute(async (trx) => {
-          await trx
-            .insertInto("secret_versions")
-            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt })
-            .execute();
-          await trx
+          // Count the seal, and lock the epoch row while doing so: if the epoch was rotated or
+          // destroyed since we sealed, this write must not land in it (a destroyer locks the
+          // same row before it checks for pointers, so the two cannot interleave).
+          const counted = await trx
             .updateTable("user_epochs")
             .set((eb) => ({ seal_count: eb("seal_count", "+", 1) }))
             .where("user_id", "=", c.userId)
             .where("epoch", "=", epoch)
+            .where("state", "=", "active")
+            .executeTakeFirst();
+          if (Number(counted.numUpdatedRows) !== 1) throw new EpochMoved();
+          await trx
+            .insertInto("secret_versions")
+            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt })
             .execute();
           await audit.append(trx, {
             userId: c.userId,
@@ -130,9 +132,10 @@ export function createSecretService(deps: {
         await deps.durable();
         return { version, createdAt };
       } catch (e) {
-        // A concurrent put took this version number: drop our blob and try the next number.
+        // A concurrent put took this version number, or the epoch moved on: drop our blob and
+        // try again with a fresh version number and the current epoch.
         await blobs.delete(key).catch(() => undefined);
-        if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;
+        if (!(isConflict(e) || e instanceof EpochMoved) || attempt >= MAX_ATTEMPTS) throw e;
         await backoff(attempt);
       }
     }
@@ -157,26 +160,18 @@ export function createSecretService(deps: {
       throw new ClawkeepError("not_found", "no such secret");
     }
     const meta = { version: row.version, epoch: row.epoch, blob_id: row.blob_id };
-    const ct = await blobs.get(blobKey(c.userId, agent, row.epoch, row.blob_id));
-    if (!ct) return integrityFailure(c, target, "blob_missing", meta);
-    if (!constantTimeEqual(sha256Hex(ct), row.sha256)) return integrityFailure(c, target, "hash_mismatch", meta);
-    let dek: Buffer;
-    try {
-      dek = await keyring.dek(db, c.userId, row.epoch);
-    } catch (e) {
-      if (e instanceof ClawkeepError && e.code === "integrity_error") return integrityFailure(c, target, "dek_unavailable", meta);
-      throw e;
-    }
+    const pointer = { ...row, epoch: row.epoch, blob_id: row.blob_id, sha256: row.sha256 };
     let value: Buffer;
     try {
-      value = open(dek, ct, { kind: "secret", user: c.userId, agent, name, version: row.version, epoch: row.epoch, blobId: row.blob_id });
+      value = await openPointer(deps, pointer);
     } catch (e) {
-      if (e instanceof EnvelopeError) return integrityFailure(c, target, `envelope_${e.reason}`, meta);
+      if (e instanceof IntegrityFailure) return integrityFailure(c, target, e.reason, meta);
       throw e;
-    } finally {
-      wipe(dek);
     }
     await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "success", metadata: { version: row.version } });
+    // A value still sealed under an older epoch moves to the current one on read (lazy
+    // re-encryption). Best effort: the background job catches anything this misses.
+    if (deps.onRead) await deps.onRead(pointer).catch(() => undefined);
     return { agent, name, version: row.version, createdAt: row.created_at, value };
   }
 
