@@ -66,6 +66,26 @@ export const SETTINGS = {
     schema: int(1, 1000).default(10),
     doc: "PostgreSQL connections per node.",
   },
+  epochRotateSeconds: {
+    env: "CLAWKEEP_EPOCH_ROTATE_SECONDS",
+    schema: int(0, 10 * 365 * 86_400).default(7 * 86_400),
+    doc: "Start a new epoch (new data key) for every user whose current one is older than this; 0 turns scheduled rotation off. Rotation also happens on revocation.",
+  },
+  epochMaxSeals: {
+    env: "CLAWKEEP_EPOCH_MAX_SEALS",
+    schema: int(1, 2 ** 31).default(2 ** 30),
+    doc: "Rotate an epoch after this many encryptions under its key, far below AES-GCM's 2^32 random-nonce bound.",
+  },
+  retentionDays: {
+    env: "CLAWKEEP_VERSION_RETENTION_DAYS",
+    schema: int(0, 100 * 365).default(0),
+    doc: "Drop versions that are not the latest of their secret once older than this many days; 0 keeps every version.",
+  },
+  maintenanceSeconds: {
+    env: "CLAWKEEP_MAINTENANCE_SECONDS",
+    schema: int(0, 86_400).default(3600),
+    doc: "How often a server runs scheduled rotation and version retention (safe on many nodes at once); 0 turns it off.",
+  },
   migrate: {
     env: "CLAWKEEP_MIGRATE",
     schema: bool.default(true),
@@ -93,6 +113,10 @@ export interface Config {
   dekCacheSeconds: number;
   dekCacheMax: number;
   databasePool: number;
+  epochRotateSeconds: number;
+  epochMaxSeals: number;
+  retentionDays: number;
+  maintenanceSeconds: number;
   migrate: boolean;
   logLevel: Parsed["logLevel"];
 }

@@ -14,6 +14,8 @@ import { createS3BlobStore } from "./store/blobs/s3.js";
 import { s3Settings } from "./store/s3/client.js";
 import { createAuditLog } from "./audit/log.js";
 import { createSecretService } from "./vault/secrets.js";
+import { createEpochService } from "./vault/epochs.js";
+import { pruneVersions } from "./vault/lifecycle.js";
 import { createUserService } from "./users/users.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
@@ -54,8 +56,11 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const keyring = createKeyring({ masters: keys.keks, cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
   const durable = () => meta.durable();
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable });
-  const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
-  const users = createUserService({ db: meta.db, durable, audit });
+  const epochs = createEpochService({ db: meta.db, durable, blobs, keyring, audit, compact: () => meta.compact() });
+  const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p) });
+  // A revoked credential starts a new epoch, so what is written from now on is under a key the
+  // revoked holder never had a chance to see in use.
+  const users = createUserService({ db: meta.db, durable, audit, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
   const singleUse = createSingleUse(meta.db);
   wipe(master.key);
   return {
@@ -67,6 +72,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     keyring,
     audit,
     secrets,
+    epochs,
     users,
     singleUse,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
@@ -112,6 +118,27 @@ export async function bootstrapAdmin(rt: Runtime): Promise<string | null> {
     closeSync(fd);
   }
   return file;
+}
+
+// Scheduled upkeep run by every server (no separate cron): weekly epoch rotation, rotation
+// before an epoch's key seals too much, and version retention. Each step is idempotent and safe
+// on many nodes at once.
+export function startMaintenance(rt: Runtime, onError: (e: unknown) => void): { stop: () => void } {
+  const c = rt.config;
+  if (c.maintenanceSeconds === 0) return { stop: () => undefined };
+  const run = async () => {
+    try {
+      if (c.epochRotateSeconds > 0) await rt.epochs.rotateDue({ maxAgeSeconds: c.epochRotateSeconds, maxSeals: c.epochMaxSeals });
+      if (c.retentionDays > 0) await pruneVersions({ db: rt.meta.db, durable: () => rt.meta.durable(), blobs: rt.blobs, audit: rt.audit }, { olderThanDays: c.retentionDays });
+      await rt.singleUse.prune();
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const timer = setInterval(() => void run(), c.maintenanceSeconds * 1000);
+  timer.unref();
+  void run();
+  return { stop: () => clearInterval(timer) };
 }
 
 export const packageRoot = () => path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -37,8 +37,11 @@ export interface StoredEvent extends EventFields {
   key_id?: string;
 }
 
-/** The audit key for a master key id ("" = the primary key, for events written before key ids). */
-export type AuditKeyLookup = (keyId: string) => Uint8Array | undefined;
+/**
+ * The audit key(s) for a master key id. Events written before key ids existed ("") may verify
+ * under any loaded key, since a rotation may be under way.
+ */
+export type AuditKeyLookup = (keyId: string) => Uint8Array | Uint8Array[] | undefined;
 
 // Checks a stream of events in seq order. Returns the first problem found.
 export async function verifyChain(
@@ -59,7 +62,8 @@ export async function verifyChain(
     if (h !== e.hash) return fail("event content does not match its hash (edited)");
     const key = keyFor(e.key_id ?? "");
     if (!key) return fail(`event MAC was made by master key ${e.key_id}, which is not loaded`);
-    if (!constantTimeEqual(eventMac(key, h), e.mac)) return fail("event MAC is invalid (forged or written without the audit key)");
+    const keys = Array.isArray(key) ? key : [key];
+    if (!keys.some((k) => constantTimeEqual(eventMac(k, h), e.mac))) return fail("event MAC is invalid (forged or written without the audit key)");
     prev = h;
     expected += 1;
     count += 1;
@@ -69,7 +73,8 @@ export async function verifyChain(
     return { ok: true, count };
   }
   const hk = keyFor(head.key_id ?? "");
-  if (!hk || !constantTimeEqual(headMac(hk, head.seq, head.hash), head.mac)) return { ok: false, count, seq: head.seq, reason: "chain head MAC is invalid" };
+  const hks = hk === undefined ? [] : Array.isArray(hk) ? hk : [hk];
+  if (!hks.some((k) => constantTimeEqual(headMac(k, head.seq, head.hash), head.mac))) return { ok: false, count, seq: head.seq, reason: "chain head MAC is invalid" };
   if (head.seq !== count || head.hash !== prev) {
     return { ok: false, count, seq: Math.min(head.seq, count + 1), reason: `chain ends at event ${count} but its head records event ${head.seq} (truncated or extended)` };
   }

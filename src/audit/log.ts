@@ -1,6 +1,9 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DB } from "../store/meta/schema.js";
 import { GENESIS, eventHash, eventMac, headMac, verifyChain, type StoredEvent, type VerifyResult } from "./chain.js";
+import { createMerkle } from "./checkpoint.js";
+import { constantTimeEqual } from "../crypto/bytes.js";
+import { ClawkeepError } from "../errors.js";
 
 // Append-only audit log on the meta store. Appends run inside the caller's transaction, so an
 // event commits together with the state change it records. The chain head lives in the
@@ -39,6 +42,13 @@ export interface AuditLog {
   record(ev: AuditEvent): Promise<number>;
   list(q: { userId?: string; after?: number; limit: number }): Promise<AuditRecord[]>;
   verify(): Promise<VerifyResult>;
+  /**
+   * Master-key rotation: re-MACs every event (and the head) made under an older key with the
+   * primary key. Each old MAC is checked first, so a forged event is never laundered. Resumable.
+   */
+  rekey(onProgress?: (events: number) => void): Promise<number>;
+  /** RFC 6962 tree hash over the first `size` event hashes (all events if omitted), and event `size`'s hash. */
+  treeHead(size?: number): Promise<{ size: number; root: string; head: string }>;
 }
 
 export interface AuditKey {
@@ -57,7 +67,7 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
   const primary: AuditKey = deps.keys[0];
   const key = primary.key;
   const byId = new Map(deps.keys.map((k) => [k.id, k.key]));
-  const keyFor = (id: string) => (id === "" ? key : byId.get(id));
+  const keyFor = (id: string) => (id === "" ? deps.keys.map((k) => k.key) : byId.get(id));
 
   // Appends events in order after the current head, reading and moving the head once.
   async function appendMany(trx: Transaction<DB>, evs: AuditEvent[]): Promise<number[]> {
@@ -152,6 +162,50 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
         metadata: JSON.parse(r.metadata) as Record<string, unknown>,
         hash: r.hash,
       }));
+    },
+    async rekey(onProgress) {
+      let n = 0;
+      const candidates = (id: string) => (id === "" ? deps.keys.map((k) => k.key) : [byId.get(id)].filter((k): k is Buffer => k !== undefined));
+      const macOk = (id: string, mac: string, expected: (k: Buffer) => string) => candidates(id).some((k) => constantTimeEqual(expected(k), mac));
+      for (;;) {
+        const rows = await db.selectFrom("audit_events").select(["seq", "hash", "mac", "key_id"]).where("key_id", "!=", primary.id).orderBy("seq").limit(1000).execute();
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          if (!macOk(r.key_id, r.mac, (k) => eventMac(k, r.hash))) {
+            throw new ClawkeepError("integrity_error", `audit event ${r.seq} does not verify under any loaded key; run \`clawkeep audit verify\` before rotating`);
+          }
+          await db.updateTable("audit_events").set({ mac: eventMac(key, r.hash), key_id: primary.id }).where("seq", "=", r.seq).where("key_id", "=", r.key_id).execute();
+          n++;
+        }
+        await deps.durable();
+        onProgress?.(n);
+      }
+      const head = await db.selectFrom("audit_head").select(["seq", "hash", "mac", "key_id"]).where("id", "=", 1).executeTakeFirst();
+      if (head && head.key_id !== primary.id) {
+        if (!macOk(head.key_id, head.mac, (k) => headMac(k, Number(head.seq), head.hash))) throw new ClawkeepError("integrity_error", "the audit head does not verify under any loaded key");
+        // Compare-and-swap: an append since the read has already written a primary-key head.
+        await db
+          .updateTable("audit_head")
+          .set({ mac: headMac(key, Number(head.seq), head.hash), key_id: primary.id })
+          .where("id", "=", 1)
+          .where("seq", "=", head.seq)
+          .where("key_id", "=", head.key_id)
+          .execute();
+        await deps.durable();
+      }
+      return n;
+    },
+    async treeHead(size) {
+      return db.transaction().execute(async (trx) => {
+        const m = createMerkle();
+        let head = GENESIS;
+        for await (const e of allEvents(trx)) {
+          if (size !== undefined && m.size >= size) break;
+          m.add(e.hash);
+          head = e.hash;
+        }
+        return { size: m.size, root: m.root(), head };
+      });
     },
     async verify() {
       // One read transaction, so a concurrent append cannot make a consistent chain look torn.

@@ -109,10 +109,43 @@ blobsCmd
 const audit = program.command("audit").description("the tamper-evident audit log");
 audit
   .command("verify")
-  .description("verify the audit chain (offline when --data-dir is given)")
+  .description("verify the audit chain (offline when --data-dir or --checkpoint is given)")
   .option("--data-dir <dir>", "verify this data dir's database directly, without a server")
+  .option("--checkpoint <file>", "also prove the log still extends this signed checkpoint")
   .addOption(jsonOpt())
   .action(async (o) => (await import("./commands/audit.js")).verify(o));
+audit
+  .command("checkpoint")
+  .description("sign a checkpoint (size + Merkle root) of the audit log, to keep elsewhere")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .option("--out <file>", "write the checkpoint here instead of stdout")
+  .action(async (o) => (await import("./commands/audit.js")).checkpoint(o));
+
+const sel = (c: Command) =>
+  c.option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)").option("--user <name>", "one user").option("--all", "every user").addOption(jsonOpt());
+const epoch = program.command("epoch").description("per-user data-key epochs: rotation, re-encryption, destruction");
+sel(epoch.command("ls").description("list epochs and how many versions each still holds")).action(async (o) => (await import("./commands/epochs.js")).ls(o));
+sel(epoch.command("rotate").description("start a new epoch: new writes use a new data key at once")).action(async (o) => (await import("./commands/epochs.js")).rotate(o));
+sel(epoch.command("reencrypt").description("move every version still under an older epoch to the current one (resumable)")).action(async (o) =>
+  (await import("./commands/epochs.js")).reencrypt(o),
+);
+sel(epoch.command("destroy").description("destroy every epoch older than --before: its data key and blobs are deleted for good"))
+  .requiredOption("--before <epoch>", "destroy epochs numbered below this")
+  .option("--force-reencrypt", "re-encrypt what still needs those epochs first, instead of refusing")
+  .action(async (o) => (await import("./commands/epochs.js")).destroy(o));
+
+const master = program.command("master").description("the master key");
+master
+  .command("rotate")
+  .description("re-wrap every data key and re-MAC the audit log under CLAWKEEP_MASTER_KEY (old key in CLAWKEEP_PREVIOUS_MASTER_KEYS)")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/epochs.js")).masterRotate(o));
+master
+  .command("new-key")
+  .description("write a fresh random master key to a new 0600 file")
+  .requiredOption("--out <file>", "file to create")
+  .action(async (o) => (await import("./commands/epochs.js")).newMasterKey(o));
 audit
   .command("export")
   .description("export the audit log you can see")

@@ -28,7 +28,12 @@ export interface UserInfo {
 const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString("hex")}`;
 const newToken = () => `ck_${randomBytes(32).toString("base64url")}`;
 
-export function createUserService(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog }) {
+export function createUserService(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  audit: AuditLog;
+  onRevocation?: (userId: string, reason: string) => Promise<unknown>;
+}) {
   const { db, audit } = deps;
 
   async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean } = {}) {
@@ -94,6 +99,7 @@ export function createUserService(deps: { db: Kysely<DB>; durable: () => Promise
       await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenRevoked", target: `token/${id}`, outcome: "success" });
     });
     await deps.durable();
+    await deps.onRevocation?.(p.userId, "token_revoked");
   }
 
   // Every failure is audited with a reason but never with the presented token.

@@ -35,6 +35,10 @@ describe("loadConfig", () => {
       dekCacheSeconds: 300,
       dekCacheMax: 10_000,
       databasePool: 10,
+      epochRotateSeconds: 7 * 86_400,
+      epochMaxSeals: 2 ** 30,
+      retentionDays: 0,
+      maintenanceSeconds: 3600,
       migrate: true,
       logLevel: "info",
     });

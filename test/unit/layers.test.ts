@@ -16,7 +16,7 @@ const ALLOWED: Record<string, string[]> = {
   vault: ["crypto", "keys", "store", "audit", "errors"],
   users: ["crypto", "keys", "store", "audit", "errors"],
   state: ["crypto", "store", "errors", "redacted"],
-  ops: ["crypto", "keys", "store", "audit", "vault", "errors"],
+  ops: ["main", "crypto", "keys", "store", "audit", "vault", "errors"],
   server: ["main", "vault", "users", "audit", "errors", "redacted"],
   cli: ["main", "server", "config", "crypto", "keys", "store", "audit", "vault", "users", "ops", "state", "errors", "redacted"],
   main: ["config", "crypto", "keys", "store", "audit", "vault", "users", "errors", "redacted"],

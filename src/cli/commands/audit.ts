@@ -4,7 +4,7 @@ import { CliError, EXIT } from "../exit.js";
 type Verify = { ok: boolean; count: number; seq?: number; reason?: string };
 
 // Offline: straight from the configured meta store, read-only, never creating or migrating it.
-async function verifyOffline(dataDir: string): Promise<Verify> {
+async function openOffline(dataDir: string | undefined) {
   const { loadConfig } = await import("../../config.js");
   const { deriveKeySet, loadMasterKey, loadPreviousMasterKeys } = await import("../../keys/master.js");
   const { openMetaStoreReadOnly } = await import("../../store/meta/index.js");
@@ -12,19 +12,64 @@ async function verifyOffline(dataDir: string): Promise<Verify> {
   const cfg = loadConfig(process.env, { dataDir });
   const keys = deriveKeySet(loadMasterKey(cfg, { create: false }).key, loadPreviousMasterKeys(cfg));
   const meta = openMetaStoreReadOnly(cfg.databaseUrl);
+  const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable: () => meta.durable() });
+  return { keys, meta, audit };
+}
+
+async function checkAgainst(file: string, off: Awaited<ReturnType<typeof openOffline>>, count: number): Promise<Verify & { checkpoint?: object }> {
+  const { readFileSync } = await import("node:fs");
+  const { checkpointPublicKey, checkpointSignatureValid } = await import("../../audit/checkpoint.js");
+  let cp;
   try {
-    return await createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable: () => meta.durable() }).verify();
-  } finally {
-    await meta.close();
+    cp = JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    throw new CliError(`cannot read checkpoint ${file}`, EXIT.usage, "bad_request");
+  }
+  const bad = (reason: string): Verify => ({ ok: false, count, seq: Math.min(Number(cp.size) || 0, count), reason: `checkpoint: ${reason}` });
+  if (cp.format !== "clawkeep-checkpoint" || cp.version !== 1 || !Number.isSafeInteger(cp.size)) return bad("not a clawkeep checkpoint v1");
+  if (!checkpointSignatureValid(cp)) return bad("signature does not verify");
+  if (cp.size > count) return bad(`the log has ${count} events but the checkpoint covers ${cp.size} (rolled back or truncated)`);
+  const th = await off.audit.treeHead(cp.size);
+  if (th.root !== cp.root || th.head !== cp.head) return bad(`the first ${cp.size} events no longer hash to the checkpoint's root (history rewritten)`);
+  const ours = checkpointPublicKey(off.keys.checkpointSeed) === cp.public_key;
+  return { ok: true, count, checkpoint: { size: cp.size, time: cp.time, signed_by_current_master_key: ours } };
+}
+
+export async function verify(o: { dataDir?: string; json?: boolean; checkpoint?: string }) {
+  let r: Verify & { checkpoint?: object };
+  if (o.dataDir || o.checkpoint) {
+    const off = await openOffline(o.dataDir);
+    try {
+      r = await off.audit.verify();
+      if (r.ok && o.checkpoint) r = await checkAgainst(o.checkpoint, off, r.count);
+    } finally {
+      await off.meta.close();
+    }
+  } else {
+    r = json<Verify>(await api(clientEnv(), "GET", "/v1/audit/verify"));
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else if (r.ok) process.stdout.write(`audit log intact: ${r.count} events${o.checkpoint ? ", extends the checkpoint" : ""}\n`);
+  if (!r.ok) {
+    throw new CliError(`audit log broken at event ${r.seq}: ${r.reason}`, EXIT.integrity, "integrity_error");
   }
 }
 
-export async function verify(o: { dataDir?: string; json?: boolean }) {
-  const r = o.dataDir ? await verifyOffline(o.dataDir) : json<Verify>(await api(clientEnv(), "GET", "/v1/audit/verify"));
-  if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-  else if (r.ok) process.stdout.write(`audit log intact: ${r.count} events\n`);
-  if (!r.ok) {
-    throw new CliError(`audit log broken at event ${r.seq}: ${r.reason}`, EXIT.integrity, "integrity_error");
+export async function checkpoint(o: { dataDir?: string; out?: string }) {
+  const { signCheckpoint } = await import("../../audit/checkpoint.js");
+  const off = await openOffline(o.dataDir);
+  try {
+    const v = await off.audit.verify();
+    if (!v.ok) throw new CliError(`refusing to sign a broken log (event ${v.seq}: ${v.reason})`, EXIT.integrity, "integrity_error");
+    const cp = signCheckpoint(off.keys.checkpointSeed, await off.audit.treeHead());
+    const text = `${JSON.stringify(cp, null, 2)}\n`;
+    if (o.out) {
+      const { writeFileSync } = await import("node:fs");
+      writeFileSync(o.out, text, { mode: 0o644 });
+      process.stderr.write(`checkpoint of ${cp.size} events written to ${o.out}; keep a copy where the operator cannot change it\n`);
+    } else process.stdout.write(text);
+  } finally {
+    await off.meta.close();
   }
 }
 

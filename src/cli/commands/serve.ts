@@ -1,5 +1,5 @@
 import { loadConfig } from "../../config.js";
-import { bootstrapAdmin, createRuntime } from "../../main.js";
+import { bootstrapAdmin, createRuntime, startMaintenance } from "../../main.js";
 import { buildApp } from "../../server/app.js";
 
 export async function serve(o: { dataDir?: string; port?: string; bind?: string }) {
@@ -16,10 +16,12 @@ export async function serve(o: { dataDir?: string; port?: string; bind?: string 
   const adminFile = await bootstrapAdmin(rt);
   if (adminFile) process.stderr.write(`clawkeep: admin token written to ${adminFile} (mode 0600); read it once and keep it safe.\n`);
   const app = await buildApp(rt);
+  const maintenance = startMaintenance(rt, (err) => app.log.error({ err: (err as Error).message }, "scheduled maintenance failed"));
   let closing = false;
   const shutdown = async () => {
     if (closing) return;
     closing = true;
+    maintenance.stop();
     await app.close();
     await rt.close();
   };

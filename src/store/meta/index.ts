@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationResultSet } from "kysely";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { ClawkeepError } from "../../errors.js";
@@ -17,6 +17,11 @@ export interface MetaStore {
   dialect: "sqlite" | "postgres";
   /** Resolves once every transaction committed before the call is on stable storage. */
   durable(): Promise<void>;
+  /**
+   * Purges deleted key material from the engine's files, after an epoch is destroyed: old row
+   * images must not linger in a WAL or free pages where the master key could still unwrap them.
+   */
+  compact(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,10 +62,24 @@ export function openSqlite(file: string, opts: { readonly?: boolean } = {}): Met
   }
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
+  // Deleted and overwritten content is zeroed in the database pages rather than left in free
+  // space: destroyed wrapped DEKs must not be recoverable from the file.
+  sqlite.pragma("secure_delete = ON");
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const inMemory = file === ":memory:";
   const walSync = createWalSync(`${file}-wal`);
-  return { db, dialect: "sqlite", durable: opts.readonly || inMemory ? async () => undefined : walSync, close: () => db.destroy() };
+  const compact = async () => {
+    if (opts.readonly || inMemory) return;
+    // Copy every WAL frame into the (secure-deleting) database and truncate the WAL to zero, so
+    // the superseded page images go with it. Readers can hold a checkpoint back: retry briefly.
+    for (let i = 0; i < 50; i++) {
+      const [r] = sqlite.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[];
+      if (!r || r.busy === 0) return;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new ClawkeepError("unavailable", "could not checkpoint the SQLite WAL: readers kept it busy");
+  };
+  return { db, dialect: "sqlite", durable: opts.readonly || inMemory ? async () => undefined : walSync, compact, close: () => db.destroy() };
 }
 
 // PostgreSQL for many stateless nodes. COUNT(*) and BIGINT come back as strings from pg; the
@@ -71,7 +90,14 @@ export function openPostgres(url: string, poolSize = 10): MetaStore {
   pool.on("error", () => undefined);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   // PostgreSQL's COMMIT returns after its WAL is flushed (synchronous_commit=on).
-  return { db, dialect: "postgres", durable: async () => undefined, close: () => db.destroy() };
+  // VACUUM FULL rewrites the tables into new files, so dead row versions holding destroyed keys
+  // are not left in the old pages (PostgreSQL's own WAL and base backups are the operator's to
+  // expire; see docs/operations.md).
+  const compact = async () => {
+    await sql`vacuum full user_epochs`.execute(db);
+    await sql`vacuum full secret_versions`.execute(db);
+  };
+  return { db, dialect: "postgres", durable: async () => undefined, compact, close: () => db.destroy() };
 }
 
 export function openMetaStore(url: string, opts: { poolSize?: number } = {}): MetaStore {
