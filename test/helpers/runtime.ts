@@ -25,6 +25,8 @@ export interface TestEnv {
   adminToken: string;
   logs: () => string;
   close: () => Promise<void>;
+  /** Stops the app and runtime but leaves every file and the storage in place (for inspection). */
+  shutdown: () => Promise<void>;
   /** Closes the app and runtime but keeps the data dir, then opens them again (a restart). */
   restart: () => Promise<TestEnv>;
 }
@@ -78,6 +80,7 @@ export async function startTestEnv(
   });
   const app = await buildApp(rt, { logger: { level: "debug", stream } });
   await app.ready();
+  let stopped = false;
   return {
     dir,
     masterKey,
@@ -89,10 +92,17 @@ export async function startTestEnv(
     adminToken,
     logs: () => Buffer.concat(chunks).toString("utf8"),
     async close() {
-      await app.close();
-      await rt.close();
+      if (!stopped) {
+        await app.close();
+        await rt.close();
+      }
       await storage.cleanup();
       rmSync(dir, { recursive: true, force: true });
+    },
+    async shutdown() {
+      stopped = true;
+      await app.close();
+      await rt.close();
     },
     async restart() {
       await app.close();
