@@ -120,15 +120,28 @@ function procTicks(pid: number): { comm: string; ticks: number } | null {
   }
 }
 
-function postgresTicks(): number {
-  let t = 0;
+// PostgreSQL's processes that work for this benchmark: the backends connected to its database
+// and the server's shared background processes (WAL writer, checkpointer, …), not backends of
+// other databases. Per pid, so a backend that exits between two samples cannot count negative.
+function postgresTicks(db: string | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!db) return out;
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     const p = procTicks(Number(d));
-    if (p?.comm === "postgres") t += p.ticks;
+    if (p?.comm !== "postgres") continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (cmd.includes(` ${db} `) || /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher)/.test(cmd)) out.set(Number(d), p.ticks);
   }
-  return t;
+  return out;
 }
+
+const ticksSince = (before: Map<number, number>, after: Map<number, number>) => [...after].reduce((n, [pid, t]) => n + t - (before.get(pid) ?? 0), 0);
 
 function idleTicks(): { idle: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -146,12 +159,12 @@ export interface CpuShare {
   other: number;
 }
 
-function cpuSampler(nodes: Child[], s3: Child | undefined): () => CpuShare {
+function cpuSampler(nodes: Child[], s3: Child | undefined, db: string | undefined): () => CpuShare {
   const ticksOf = (cs: Child[]) => cs.reduce((n, c) => n + (c.proc.pid ? (procTicks(c.proc.pid)?.ticks ?? 0) : 0), 0);
   const t0 = process.hrtime.bigint();
   const n0 = ticksOf(nodes);
   const s0 = s3 ? ticksOf([s3]) : 0;
-  const p0 = postgresTicks();
+  const p0 = postgresTicks(db);
   const u0 = process.cpuUsage();
   const i0 = idleTicks();
   return () => {
@@ -161,7 +174,7 @@ function cpuSampler(nodes: Child[], s3: Child | undefined): () => CpuShare {
     const cores = os.availableParallelism();
     const share = {
       nodes: (ticksOf(nodes) - n0) / CLK_TCK / sec,
-      postgres: (postgresTicks() - p0) / CLK_TCK / sec,
+      postgres: ticksSince(p0, postgresTicks(db)) / CLK_TCK / sec,
       s3: s3 ? (ticksOf([s3]) - s0) / CLK_TCK / sec : 0,
       load: (u.user + u.system) / 1e6 / sec,
       idle: (cores * (i1.idle - i0.idle)) / Math.max(1, i1.total - i0.total),
@@ -290,7 +303,7 @@ async function runSetup(setup: Setup, masterKey: string): Promise<SetupResult> {
       for (const n of nodes) n.drain();
       for (const c of CONNECTIONS) {
         await sleep(SETTLE_MS);
-        const cpu = cpuSampler(nodes, s3);
+        const cpu = cpuSampler(nodes, s3, dbUrl ? dbNameOf(dbUrl) : undefined);
         const { merged, perNode } = await splitLoad(bases, specs[endpoint], "/v1/secrets/bench/API_KEY", c, SECONDS);
         const share = cpu();
         const r = merged;
@@ -594,7 +607,8 @@ function render(saved: Saved): string {
   exact percentiles over the merged response times of both. Every GET appends an audit event;
   every PUT writes a blob, then the pointer and an audit event in one transaction.
 - **CPU columns:** cores used during the cell (CPU seconds per second, from \`/proc\`) by the
-  Clawkeep node(s), all \`postgres\` processes, s3rver and the benchmark process (autocannon);
+  Clawkeep node(s), PostgreSQL (the backends of the setup's database and the server's
+  background processes), s3rver and the benchmark process (autocannon);
   *other* is busy time of anything else on the machine (other users' processes, kernel work
   not charged to a process), *idle* what was left, of the machine's ${m.cores} cores. *CPU ms per
   request* divides the deployment's CPU time (nodes + postgres + s3rver + autocannon) and the
