@@ -502,6 +502,12 @@ function interpretation(saved: Saved): string {
   const aG = cell("a", "GET", hi);
   const bG = cell("b", "GET", hi);
   const bP = cell("b", "PUT", lo);
+  const bPidle = CONNS.map((c) => cell("b", "PUT", c)).sort((x, y) => y.cpu.idle - x.cpu.idle)[0]!;
+  const raced = results.flatMap((r) => r.errorNotes).some((n) => /duplicate key|UNIQUE/.test(n));
+  const growth = (d: "sqlite" | "postgres") => {
+    const x = meta.filter((r) => r.dialect === d);
+    return `×${(x[x.length - 1]!.p50us / x[0]!.p50us).toFixed(2)}`;
+  };
   const cP = cell("c", "PUT", hi);
   const cG = cell("c", "GET", hi);
   const aP = cell("a", "PUT", lo);
@@ -514,10 +520,11 @@ function interpretation(saved: Saved): string {
   return `**Headline.** PostgreSQL + S3 on one node does ${rs("ab", "GET")} of the embedded setup's GET
 throughput and ${rs("ab", "PUT")} of its PUT throughput (at ${CONNS.join(" / ")} connections); a second node
 changes throughput by ${rs("bc", "GET")} (GET) and ${rs("bc", "PUT")} (PUT). The meta-store pointer lookup
-stays flat as the table grows 100-fold (SQLite ${metaFlat("sqlite")}; PostgreSQL ${metaFlat("postgres")}):
-both engines answer it with a seek in the primary-key index \`(user_id, agent, name, version)\`,
+stays nearly flat while the table grows 100-fold (SQLite ${metaFlat("sqlite")}; PostgreSQL ${metaFlat("postgres")};
+p50 ${growth("sqlite")} and ${growth("postgres")}): both engines answer it with a seek in the primary-key index \`(user_id, agent, name, version)\`,
 read backwards for the newest version, so its cost grows with the depth of a B-tree, not with
-the number of secrets; on PostgreSQL most of the ${f0(pgP50)} µs is the loopback round trip and the
+the number of secrets (on PostgreSQL the larger table likely no longer fits the default 128 MB
+\`shared_buffers\`, so some pages come from the OS page cache); on PostgreSQL most of the ${f0(pgP50)} µs is the loopback round trip and the
 driver, not the index. The p99 of a lookup of tens of µs is set by the scheduler of this busy
 machine (a preempted process waits milliseconds), not by the index. Caveat: other work on this shared machine took ${f2(otherMean)} of its
 ${saved.machine.cores} cores on average during the HTTP cells (the *other* column), so absolute
@@ -537,14 +544,14 @@ in (a) Kysely + SQLite took ~38%. PUTs to one secret are serialised per node by 
 keyed lock, so their throughput is one over the latency of one write chain (epoch transaction,
 pointer lookup, S3 PutObject, pointer + audit transaction whose COMMIT waits for PostgreSQL's
 WAL flush): ${f2(1000 / bP.result.rps)} ms per PUT in (b) against ${f2(1000 / aP.result.rps)} ms in (a) at ${lo} connections, of which
-${f2(perReq(bP).all)} ms (against ${f2(perReq(aP).all)} ms) was CPU time of the deployment${bP.cpu.idle > 0.5 ? `; with ${f2(bP.cpu.idle)} cores idle, the rest is waiting on round trips and flushes` : ""}. With PostgreSQL and a real object store
+${f2(perReq(bP).all)} ms (against ${f2(perReq(aP).all)} ms) was CPU time of the deployment${bPidle.cpu.idle > 0.5 ? `; at ${bPidle.connections} connections (b) PUT left ${f2(bPidle.cpu.idle)} cores idle, so PUTs are bound by the latency of that chain (round trips, S3 write, WAL flush), not by CPU` : ""}. With PostgreSQL and a real object store
 on their own machines, only the node's share of the CPU would stay on the Clawkeep host.
 
 **Scale-out factor.** All processes share ${saved.machine.cores} cores, so a second node adds no
 hardware, only a second process's overhead: (c) cannot show linear scaling here, and the factors
 above say nothing about scaling on separate machines; the steadier measure is CPU per request,
 ${f2(perReq(cG).all)} ms per GET in (c) against ${f2(perReq(bG).all)} ms in (b) at ${hi} connections. What (c) does show is
-that the shared parts work with two nodes at once: ${failed ? "see the failed requests listed above" : "no failed requests"}${halves ? ", and each node served about half of the GETs" : ""}. Two
+that the shared parts work with two nodes at once${failed ? ` — apart from the failed requests listed above${raced ? ": a PUT whose every retry lost the race for the next version number came back as a 500 (the retry budget of `put()` ran out under this cross-node contention on one secret; worth fixing)" : ""}` : ": no failed requests"}${halves ? ", and each node served about half of the GETs" : ""}. Two
 effects cost throughput beyond the CPU: audit appends from both nodes take turns on one PostgreSQL
 advisory lock (each node group-commits only its own reads), and PUTs to the one benchmark secret
 now race across nodes — the keyed lock only serialises within a process, so the loser of a
