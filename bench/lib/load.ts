@@ -10,6 +10,8 @@ export interface LoadSpec {
   body?: Buffer;
   connections: number;
   seconds: number;
+  /** Return every 2xx response time in `times` (for merging runs against several servers). */
+  keepTimes?: boolean;
 }
 
 export interface LoadResult {
@@ -23,6 +25,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   codes: Record<string, number>;
+  /** Every 2xx response time (ms), sorted; only with `keepTimes`. */
+  times?: Float64Array;
 }
 
 export function percentile(sorted: Float64Array, p: number): number {
@@ -57,6 +61,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
           errors: r.errors,
           timeouts: r.timeouts,
           codes,
+          ...(spec.keepTimes ? { times: sorted } : {}),
         });
       },
     );
@@ -71,4 +76,31 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
       times[n++] = ms;
     });
   });
+}
+
+/** Load runs that ran at the same time against different servers, as one: req/s summed,
+ * percentiles over all their response times (each run needs `keepTimes`). */
+export function mergeLoads(runs: LoadResult[]): LoadResult {
+  const all = new Float64Array(runs.reduce((n, r) => n + (r.times?.length ?? 0), 0));
+  let at = 0;
+  for (const r of runs) {
+    if (!r.times) throw new Error("mergeLoads: a run was made without keepTimes");
+    all.set(r.times, at);
+    at += r.times.length;
+  }
+  all.sort();
+  const codes: Record<string, number> = {};
+  for (const r of runs) for (const [c, n] of Object.entries(r.codes)) codes[c] = (codes[c] ?? 0) + n;
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((n, r) => n + f(r), 0);
+  return {
+    rps: sum((r) => r.rps),
+    p50: percentile(all, 50),
+    p99: percentile(all, 99),
+    requests: sum((r) => r.requests),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    codes,
+    times: all,
+  };
 }
