@@ -20,6 +20,7 @@ const TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "tokens", order: ["id"] },
   { name: "user_epochs", order: ["user_id", "epoch"] },
   { name: "secret_versions", order: ["user_id", "agent", "name", "version"] },
+  { name: "secret_heads", order: ["user_id", "agent", "name"] },
   { name: "audit_events", order: ["seq"] },
   { name: "audit_head", order: ["id"] },
   { name: "single_use", order: ["scope", "id"] },

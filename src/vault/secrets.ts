@@ -79,6 +79,18 @@ export function createSecretService(deps: {
       .limit(1)
       .executeTakeFirst();
 
+  // One atomic upsert on the secret's counter row: every caller, on any node, gets its own number.
+  // A write that fails after this leaves a gap in the numbering, never a collision.
+  async function nextVersion(userId: string, agent: string, name: string): Promise<number> {
+    const r = await db
+      .insertInto("secret_heads")
+      .values({ user_id: userId, agent, name, last_version: 1 })
+      .onConflict((oc) => oc.columns(["user_id", "agent", "name"]).doUpdateSet((eb) => ({ last_version: eb("secret_heads.last_version", "+", 1) })))
+      .returning("last_version")
+      .executeTakeFirstOrThrow();
+    return Number(r.last_version);
+  }
+
   async function integrityFailure(c: Caller, target: string, reason: string, meta: Record<string, string | number>): Promise<never> {
     await audit.record({ userId: c.userId, actor: c.actor, action: "IntegrityError", target, outcome: "failure", metadata: { reason, ...meta } });
     throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
@@ -100,7 +112,7 @@ export function createSecretService(deps: {
         }
         return r;
       });
-      const version = ((await latest(c.userId, agent, name))?.version ?? 0) + 1;
+      const version = await nextVersion(c.userId, agent, name);
       const { blobId, sha256: digest, key } = await sealToBlob(deps, { user: c.userId, agent, name, version, epoch }, value);
       const createdAt = new Date().toISOString();
       try {
@@ -237,7 +249,7 @@ export function createSecretService(deps: {
     for (let attempt = 0; ; attempt++) {
       const last = await latest(c.userId, agent, name);
       if (!last || last.deleted) throw new ClawkeepError("not_found", "no such secret");
-      const version = last.version + 1;
+      const version = await nextVersion(c.userId, agent, name);
       try {
         await db.transaction().execute(async (trx) => {
           await trx

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import path from "node:path";
@@ -75,12 +76,18 @@ describe.each(BACKENDS)("meta store ($name)", ({ dialect }) => {
     // ... so write data with the old schema's tables directly, as the previous release did.
     const now = new Date().toISOString();
     await m.db.insertInto("users").values({ id: "usr_old", name: "old", is_admin: 0, created_at: now }).execute();
+    // A secret whose history reached version 3 (a tombstone needs no blob) under the old schema.
+    await (m.db as unknown as Kysely<Record<string, Record<string, unknown>>>)
+      .insertInto("secret_versions")
+      .values({ user_id: "usr_old", agent: "bot", name: "K", version: 3, epoch: null, blob_id: null, sha256: null, size: null, deleted: 1, created_at: now })
+      .execute();
     // Then the new release starts, migrates, and serves that data.
     const cfg = loadConfig({ CLAWKEEP_DATABASE_URL: url, CLAWKEEP_DATA_DIR: dir, CLAWKEEP_MASTER_KEY: masterKey });
     const rt = await createRuntime(cfg, { createMasterKey: false });
     cleanups.push(() => rt.close());
     expect((await migrationStatus(rt.meta)).every((s) => s.applied)).toBe(true);
-    await rt.secrets.put({ userId: "usr_old", actor: "usr_old" }, "bot", "K", Buffer.from("after-upgrade"));
+    // Numbering continues after the old history (the version counter was backfilled).
+    expect((await rt.secrets.put({ userId: "usr_old", actor: "usr_old" }, "bot", "K", Buffer.from("after-upgrade"))).version).toBe(4);
     expect((await rt.secrets.get({ userId: "usr_old", actor: "usr_old" }, "bot", "K")).value.toString()).toBe("after-upgrade");
     expect(await rt.singleUse.claim("t", "x", 60)).toBe(true);
   });

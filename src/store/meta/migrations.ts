@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from "kysely";
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
 
 // Versioned migrations, in code so they ship inside the package. Never edit a released
 // migration: add the next one. Kysely records applied ones in `kysely_migration`.
@@ -106,7 +106,28 @@ const m0004: Migration = {
   },
 };
 
-export const MIGRATIONS: Record<string, Migration> = { "0001_initial": m0001, "0002_single_use": m0002, "0004_epochs": m0004 };
+// Version numbers handed out by one atomic counter per secret, so writers on any number of nodes
+// never race for the same number (backfilled from the versions already stored).
+const m0005: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("secret_heads")
+      .addColumn("user_id", "text", (c) => c.notNull())
+      .addColumn("agent", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("last_version", "integer", (c) => c.notNull())
+      .addPrimaryKeyConstraint("secret_heads_pk", ["user_id", "agent", "name"])
+      .execute();
+    await sql`insert into secret_heads (user_id, agent, name, last_version) select user_id, agent, name, max(version) from secret_versions group by user_id, agent, name`.execute(db);
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = {
+  "0001_initial": m0001,
+  "0002_single_use": m0002,
+  "0004_epochs": m0004,
+  "0005_secret_heads": m0005,
+};
 
 export const migrationProvider: MigrationProvider = {
   getMigrations: async () => MIGRATIONS,

@@ -74,7 +74,15 @@ export interface SingleUseTable {
   expires_at: string;
 }
 
+export interface SecretHeadsTable {
+  user_id: string;
+  agent: string;
+  name: string;
+  last_version: number;
+}
+
 export interface DB {
+  secret_heads: SecretHeadsTable;
   single_use: SingleUseTable;
   users: UsersTable;
   tokens: TokensTable;
