@@ -101,8 +101,18 @@ export function createEpochService(deps: EpochDeps) {
     try {
       value = await openPointer(deps, p);
     } catch (e) {
-      if (e instanceof IntegrityFailure) return "failed"; // left alone for a human; reads report it
-      throw e;
+      if (!(e instanceof IntegrityFailure)) throw e;
+      // Moved by someone else (a read, another job) since we listed it: nothing left to do.
+      const now = await db
+        .selectFrom("secret_versions")
+        .select("blob_id")
+        .where("user_id", "=", p.user_id)
+        .where("agent", "=", p.agent)
+        .where("name", "=", p.name)
+        .where("version", "=", p.version)
+        .executeTakeFirst();
+      if (!now || now.blob_id !== p.blob_id) return "skipped";
+      return "failed"; // really damaged: left alone for a human; reads report it
     }
     const fresh = await sealToBlob(deps, { user: p.user_id, agent: p.agent, name: p.name, version: p.version, epoch: to }, value);
     value.fill(0);

@@ -68,6 +68,16 @@ export function createSecretService(deps: {
   const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
   const MAX_ATTEMPTS = 50;
 
+  const exact = (userId: string, agent: string, name: string, version: number) =>
+    db
+      .selectFrom("secret_versions")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("agent", "=", agent)
+      .where("name", "=", name)
+      .where("version", "=", version)
+      .executeTakeFirst();
+
   const latest = (userId: string, agent: string, name: string) =>
     db
       .selectFrom("secret_versions")
@@ -157,28 +167,25 @@ export function createSecretService(deps: {
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
     const target = `${agent}/${name}`;
-    const row =
-      version === undefined
-        ? await latest(c.userId, agent, name)
-        : await db
-            .selectFrom("secret_versions")
-            .selectAll()
-            .where("user_id", "=", c.userId)
-            .where("agent", "=", agent)
-            .where("name", "=", name)
-            .where("version", "=", version)
-            .executeTakeFirst();
+    const row = version === undefined ? await latest(c.userId, agent, name) : await exact(c.userId, agent, name, version);
     if (!row || row.deleted || row.blob_id === null || row.epoch === null || row.sha256 === null) {
       throw new ClawkeepError("not_found", "no such secret");
     }
-    const meta = { version: row.version, epoch: row.epoch, blob_id: row.blob_id };
-    const pointer = { ...row, epoch: row.epoch, blob_id: row.blob_id, sha256: row.sha256 };
-    let value: Buffer;
-    try {
-      value = await openPointer(deps, pointer);
-    } catch (e) {
-      if (e instanceof IntegrityFailure) return integrityFailure(c, target, e.reason, meta);
-      throw e;
+    let pointer: Pointer = { ...row, epoch: row.epoch, blob_id: row.blob_id, sha256: row.sha256 };
+    let value: Buffer | undefined;
+    for (let attempt = 0; value === undefined; attempt++) {
+      try {
+        value = await openPointer(deps, pointer);
+      } catch (e) {
+        if (!(e instanceof IntegrityFailure)) throw e;
+        // Re-encryption may have moved this version to a new blob (and deleted the old one)
+        // between our pointer read and our blob read: follow the pointer. Only a pointer that
+        // still names the blob that failed is an integrity error.
+        const now = await exact(c.userId, agent, name, pointer.version);
+        const moved = now && now.blob_id !== null && now.epoch !== null && now.sha256 !== null && now.blob_id !== pointer.blob_id;
+        if (!moved || attempt >= 3) return integrityFailure(c, target, e.reason, { version: pointer.version, epoch: pointer.epoch, blob_id: pointer.blob_id });
+        pointer = { ...now, epoch: now.epoch!, blob_id: now.blob_id!, sha256: now.sha256! };
+      }
     }
     await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "success", metadata: { version: row.version } });
     // A value still sealed under an older epoch moves to the current one on read (lazy
