@@ -6,7 +6,7 @@
 // of the spec. It also lets us pick the nonce (the real seal() never lets a caller do that).
 //
 //   node --import tsx scripts/gen-vectors.ts     # rewrites test/vectors/*.json
-import { createCipheriv, createHash, createHmac, hkdfSync } from "node:crypto";
+import { createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, sign } from "node:crypto";
 import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -114,6 +114,29 @@ function secretCase(description: string, expect: string, envelope: Buffer, ctx: 
   };
 }
 
+// ---- Audit checkpoint v1: RFC 6962 tree hash + ed25519 signature (deterministic) -----------
+function checkpointVector(): Vector {
+  const seed = hkdf(INFO.checkpoint);
+  const events = ["a", "b", "c"].map((x) => createHash("sha256").update(x).digest("hex"));
+  const leaf = (h: string) => createHash("sha256").update(Buffer.concat([Buffer.from([0]), Buffer.from(h, "hex")])).digest();
+  const node = (l: Buffer, r: Buffer) => createHash("sha256").update(Buffer.concat([Buffer.from([1]), l, r])).digest();
+  // Three leaves: MTH = H(0x01 || H(0x01 || L0 || L1) || L2), L = H(0x00 || event hash).
+  const root = node(node(leaf(events[0]!), leaf(events[1]!)), leaf(events[2]!)).toString("hex");
+  const time = "2026-01-02T03:04:05.678Z";
+  const message = `clawkeep/checkpoint/v1\n3\n${root}\n${events[2]}\n${time}\n`;
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+  const publicKey = createPublicKey(key).export({ format: "der", type: "spki" }).subarray(-32).toString("base64");
+  return {
+    format: "clawkeep audit checkpoint v1",
+    description: "A checkpoint over three event hashes, signed by the checkpoint key of the fixed master key.",
+    expect: "ok",
+    master_key_hex: hex(MASTER),
+    event_hashes: events,
+    message,
+    checkpoint: { format: "clawkeep-checkpoint", version: 1, size: 3, root, head: events[2], time, public_key: publicKey, signature: sign(null, Buffer.from(message), key).toString("base64") },
+  };
+}
+
 export function buildVectors(): Record<string, Vector> {
   const secretEnv = sealWith(DEK, SECRET_NONCE, PLAINTEXT, SECRET_CTX);
   const dekEnv = sealWith(KEK, DEK_NONCE, DEK, DEK_CTX);
@@ -190,6 +213,7 @@ export function buildVectors(): Record<string, Vector> {
       keys: Object.fromEntries(Object.entries(INFO).map(([p, info]) => [p, { info, key_hex: hex(hkdf(info)) }])),
       key_id: KEY_ID,
     },
+    "audit-checkpoint": checkpointVector(),
     "audit-event": {
       format: "clawkeep audit event v1",
       description: "The first event of a chain: hash, MAC, and the head MAC after it.",

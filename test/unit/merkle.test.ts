@@ -30,3 +30,17 @@ describe("Merkle tree hash", () => {
     }
   });
 });
+
+describe("checkpoint vector (test/vectors/audit-checkpoint.json)", () => {
+  it("verifies, and its key and root are what the code derives", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { derivePurposeKey } = await import("../../src/crypto/hkdf.js");
+    const { checkpointPublicKey } = await import("../../src/audit/checkpoint.js");
+    const v = JSON.parse(readFileSync(new URL("../vectors/audit-checkpoint.json", import.meta.url), "utf8"));
+    expect(checkpointSignatureValid(v.checkpoint)).toBe(true);
+    expect(checkpointPublicKey(derivePurposeKey(Buffer.from(v.master_key_hex, "hex"), "checkpoint"))).toBe(v.checkpoint.public_key);
+    const m = createMerkle();
+    for (const h of v.event_hashes) m.add(h);
+    expect(m.root()).toBe(v.checkpoint.root);
+  });
+});

@@ -1,4 +1,4 @@
-// Public surface of the rclone crypt implementation (see docs/formats-rclone.md and the
+// Public surface of the rclone crypt implementation (see docs/formats.md, section 9, and the
 // reference's §1–§7). Internals such as the name encodings and version-tag helpers stay private.
 export { type RcloneErrorCode, RcloneCryptError, isRcloneCryptError } from "./errors.js";
 export { type PasswordInput, type RcloneKeys, RCLONE_DEFAULT_SALT, deriveRcloneKeys, deriveRcloneKeysSync } from "./keys.js";
