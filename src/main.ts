@@ -16,6 +16,8 @@ import { s3Settings } from "./store/s3/client.js";
 import { createAuditLog } from "./audit/log.js";
 import { createSecretService } from "./vault/secrets.js";
 import { createUserService } from "./users/users.js";
+import { createAgentRegistry } from "./agents/registry.js";
+import { createAgentAccess } from "./agents/handshake.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -49,6 +51,17 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes });
   const users = createUserService({ db: meta.db, durable, audit });
   const singleUse = createSingleUse(meta.db);
+  const agentSecretKey = derivePurposeKey(master.key, "agentSecret");
+  const sessionKey = derivePurposeKey(master.key, "session");
+  const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKey: agentSecretKey });
+  const agentAccess = createAgentAccess({
+    registry: agents,
+    audit,
+    singleUse,
+    tokenKey: sessionKey,
+    windowSeconds: config.handshakeWindowSeconds,
+    tokenTtlSeconds: config.agentTokenTtlSeconds,
+  });
   wipe(master.key);
   return {
     config,
@@ -61,6 +74,8 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     secrets,
     users,
     singleUse,
+    agents,
+    agentAccess,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
@@ -69,6 +84,8 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     async close() {
       keyring.close();
       wipe(auditKey);
+      wipe(agentSecretKey);
+      wipe(sessionKey);
       await meta.close();
     },
   };

@@ -8,6 +8,7 @@ export const PURPOSES = {
   session: "clawkeep/session/v1",
   seal: "clawkeep/seal/v1",
   keyId: "clawkeep/key-id/v1",
+  agentSecret: "clawkeep/agent-secret/v1",
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;
