@@ -46,6 +46,8 @@ export class CliError extends Error {
     message: string,
     readonly exitCode: number,
     readonly code?: string,
+    /** The API error object's other public fields (e.g. a handshake's server_time). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }
