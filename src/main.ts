@@ -18,6 +18,7 @@ import { createSecretService } from "./vault/secrets.js";
 import { createUserService } from "./users/users.js";
 import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
+import { createSupportAccess } from "./agents/support.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -54,6 +55,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const agentSecretKey = derivePurposeKey(master.key, "agentSecret");
   const sessionKey = derivePurposeKey(master.key, "session");
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKey: agentSecretKey });
+  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents });
   const agentAccess = createAgentAccess({
     registry: agents,
     audit,
@@ -76,6 +78,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     singleUse,
     agents,
     agentAccess,
+    support,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();

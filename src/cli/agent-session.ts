@@ -31,8 +31,8 @@ async function postHandshake(c: ClientEnv, body: string) {
   return json<{ agent_token: string; agent: string }>(await api(c, "POST", "/v1/agents/handshake", { body: Buffer.from(body, "utf8"), contentType: "application/json" }));
 }
 
-/** Handshake, then the agent's secrets. On clock skew, retries once on the server's clock. */
-export async function fetchAgentSecrets(creds: AgentCreds, only?: string[]): Promise<{ agent: string; secrets: AgentSecretOut[] }> {
+/** A signed handshake; on clock skew, retries once on the server's clock. Returns an API client env carrying the agent token. */
+export async function agentSession(creds: AgentCreds, only?: string[]): Promise<ClientEnv> {
   const base = { ...clientEnv(), token: undefined };
   const request = only?.length ? { only } : {};
   let hs;
@@ -44,6 +44,10 @@ export async function fetchAgentSecrets(creds: AgentCreds, only?: string[]): Pro
     process.stderr.write(`clawkeep: this machine's clock is ${Math.round(Date.now() / 1000 - serverTime)} s off the server's; using the server's time\n`);
     hs = await postHandshake(base, buildHandshake(creds.agentId, creds.secret, request, serverTime * 1000));
   }
-  const r = json<{ agent: string; secrets: AgentSecretOut[] }>(await api({ ...base, token: hs.agent_token }, "GET", "/v1/agent/secrets"));
-  return r;
+  return { ...base, token: hs.agent_token };
+}
+
+/** Handshake, then the agent's secrets. */
+export async function fetchAgentSecrets(creds: AgentCreds, only?: string[]): Promise<{ agent: string; secrets: AgentSecretOut[] }> {
+  return json<{ agent: string; secrets: AgentSecretOut[] }>(await api(await agentSession(creds, only), "GET", "/v1/agent/secrets"));
 }

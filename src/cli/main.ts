@@ -99,6 +99,30 @@ agent
   .option("--dotenv <file>", "also write the secrets to this file (0600, single-quoted)")
   .passThroughOptions()
   .action(async (cmd, o) => (await import("./commands/agent-run.js")).run(cmd, o));
+agent
+  .command("support-grant <name>")
+  .description("grant an operator's SSH key time-limited access to the agent (default 24h, at most 7d)")
+  .requiredOption("--public-key-file <file>", "the operator's OpenSSH public key")
+  .option("--ttl <duration>", "how long, e.g. 3600, 90m, 24h, 7d", "24h")
+  .option("--operator <label>", "who the key belongs to")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/support.js")).grant(name, o));
+agent
+  .command("support-ls <name>")
+  .description("list the agent's support-access grants")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/support.js")).ls(name, o));
+agent
+  .command("support-revoke <name> <grant-id>")
+  .description("revoke a support-access grant now")
+  .addOption(jsonOpt())
+  .action(async (name, id, o) => (await import("./commands/support.js")).revoke(name, id, o));
+agent
+  .command("reconcile-ssh")
+  .description("as the agent: write active support keys to authorized_keys (with expiry-time) and remove revoked or expired ones; other lines are never touched")
+  .requiredOption("--authorized-keys <file>", "the authorized_keys file to maintain")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/support.js")).reconcileSsh(o));
 
 program
   .command("migrate")

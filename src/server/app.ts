@@ -74,8 +74,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     secretRoutes(v1, rt.secrets);
     userRoutes(v1, rt.users);
     auditRoutes(v1, rt.audit);
-    agentRoutes(v1, rt.agents);
+    agentRoutes(v1, rt.agents, rt.support);
   });
-  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets }));
+  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support }));
   return app;
 }

@@ -172,4 +172,25 @@ describe.each(BACKENDS)("agents ($name)", (backend) => {
       expect((await env.rt.audit.verify()).ok).toBe(true);
     });
   });
+  describe("support access grants", () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op@x";
+    it("grant, agent fetch, revoke; bounded to 7 days; other users get 404", async () => {
+      const g = await post(env.app, "/v1/agents/billing-bot/support-access", alice, { public_key: KEY, ttl_seconds: 3600 });
+      expect(g.statusCode, g.body).toBe(201);
+      expect(g.json().public_key).toBe(KEY.split(" ").slice(0, 2).join(" "));
+      expect((await post(env.app, "/v1/agents/billing-bot/support-access", alice, { public_key: KEY, ttl_seconds: 7 * 86400 + 1 })).statusCode).toBe(400);
+      expect((await post(env.app, "/v1/agents/billing-bot/support-access", bob, { public_key: KEY })).statusCode).toBe(404);
+      const t = (await hs(buildHandshake(bot.agent_id, bot.agent_secret))).json().agent_token;
+      const fetchGrants = async () => (await env.app.inject({ method: "GET", url: "/v1/agent/support-access", headers: bearer(t) })).json().grants as { id: string }[];
+      expect((await fetchGrants()).map((x) => x.id)).toEqual([g.json().id]);
+      const del = (token: string) => env.app.inject({ method: "DELETE", url: `/v1/agents/billing-bot/support-access/${g.json().id}`, headers: bearer(token) });
+      expect((await del(bob)).statusCode).toBe(404);
+      expect((await del(alice)).json().revoked_at).toBeTruthy();
+      expect((await del(alice)).statusCode).toBe(404);
+      expect(await fetchGrants()).toEqual([]);
+      expect((await audit("SupportAccessGranted")).length).toBe(1);
+      expect((await audit("SupportAccessRevoked")).length).toBe(1);
+      expect((await audit("SupportAccessFetched")).length).toBe(2);
+    });
+  });
 });

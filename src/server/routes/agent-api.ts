@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AgentAccess, SecretReader } from "../../agents/handshake.js";
 import type { AgentClaims } from "../../agents/token.js";
+import type { SupportAccess } from "../../agents/support.js";
 import { ClawkeepError } from "../../errors.js";
 import { bearerOf } from "../auth.js";
 
@@ -14,7 +15,7 @@ declare module "fastify" {
   }
 }
 
-export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader }) {
+export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess }) {
   // The signature covers the body's exact bytes, so the handshake reads it as text and parses
   // it itself; no other route in this scope takes a body.
   app.removeContentTypeParser("application/json");
@@ -35,6 +36,11 @@ export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess
       const claims = req.agent!;
       const secrets = await deps.access.readSecrets(deps.secrets, claims);
       return reply.header("cache-control", "no-store").send({ agent_id: claims.agt, agent: claims.name, secrets });
+    });
+    scoped.get("/v1/agent/support-access", async (req) => {
+      const claims = req.agent!;
+      const grants = await deps.support.activeFor({ agentId: claims.agt, userId: claims.usr });
+      return { agent_id: claims.agt, grants: grants.map((g) => ({ id: g.id, public_key: g.publicKey, expires_at: g.expiresAt })) };
     });
   });
 }
