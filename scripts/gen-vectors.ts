@@ -33,6 +33,7 @@ const INFO = {
   seal: "clawkeep/seal/v1",
   keyId: "clawkeep/key-id/v1",
   checkpoint: "clawkeep/checkpoint/v1",
+  agentSecret: "clawkeep/agent-secret/v1",
 } as const;
 const hkdf = (info: string): Buffer => Buffer.from(hkdfSync("sha256", MASTER, Buffer.alloc(0), info, 32));
 const KEK = hkdf(INFO.kek);

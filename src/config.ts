@@ -91,6 +91,16 @@ export const SETTINGS = {
     schema: bool.default(true),
     doc: "Run pending meta-store migrations on start (`true`/`false`).",
   },
+  handshakeWindowSeconds: {
+    env: "CLAWKEEP_HANDSHAKE_WINDOW_SECONDS",
+    schema: int(5, 3600).default(60),
+    doc: "Agent handshakes are accepted when their timestamp is within this many seconds of the server's clock, either way; nonces are remembered for twice as long.",
+  },
+  agentTokenTtlSeconds: {
+    env: "CLAWKEEP_AGENT_TOKEN_TTL_SECONDS",
+    schema: int(30, 86_400).default(900),
+    doc: "Lifetime of the agent token a successful handshake returns.",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -118,6 +128,8 @@ export interface Config {
   retentionDays: number;
   maintenanceSeconds: number;
   migrate: boolean;
+  handshakeWindowSeconds: number;
+  agentTokenTtlSeconds: number;
   logLevel: Parsed["logLevel"];
 }
 

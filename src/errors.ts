@@ -16,6 +16,15 @@ export const ERROR_CODES = {
     status: 500,
     description: "Stored data failed its integrity check (hash or authenticated decryption). No plaintext is returned; an audit event is recorded.",
   },
+  handshake_malformed: { status: 400, description: "An agent handshake body is truncated, not JSON, or lacks a field of the right type and pattern." },
+  handshake_non_canonical: { status: 400, description: "An agent handshake body parses but is not byte for byte its canonical form (docs/formats.md)." },
+  handshake_clock_skew: {
+    status: 401,
+    description: "An agent handshake timestamp is outside the server's window (stale or in the future); `server_time` in the error gives the server's clock.",
+  },
+  handshake_bad_signature: { status: 401, description: "An agent handshake signature does not verify, or the agent is unknown (the two are indistinguishable)." },
+  handshake_replay: { status: 401, description: "An agent handshake nonce was already used (on any node) within the window." },
+  agent_disabled: { status: 403, description: "The agent is disabled: its handshakes and tokens are refused." },
   config_invalid: { status: 500, description: "The configuration is invalid; the message names the variable." },
   unavailable: { status: 503, description: "A storage backend is unavailable." },
   internal: { status: 500, description: "An unexpected error. The detail is only in the server log." },
@@ -27,11 +36,15 @@ export class ClawkeepError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Extra public fields for the error body (never secrets), e.g. the server's time. */
+  readonly details: Record<string, string | number> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, string | number> }) {
     super(message, options);
     this.name = "ClawkeepError";
     this.code = code;
     this.status = ERROR_CODES[code].status;
+    this.details = options?.details;
   }
 }
 

@@ -17,6 +17,9 @@ import { createSecretService } from "./vault/secrets.js";
 import { createEpochService } from "./vault/epochs.js";
 import { pruneVersions } from "./vault/lifecycle.js";
 import { createUserService } from "./users/users.js";
+import { createAgentRegistry } from "./agents/registry.js";
+import { createAgentAccess } from "./agents/handshake.js";
+import { createSupportAccess } from "./agents/support.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -62,6 +65,16 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   // revoked holder never had a chance to see in use.
   const users = createUserService({ db: meta.db, durable, audit, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
   const singleUse = createSingleUse(meta.db);
+  const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys });
+  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents });
+  const agentAccess = createAgentAccess({
+    registry: agents,
+    audit,
+    singleUse,
+    tokenKey: keys.sessionKey,
+    windowSeconds: config.handshakeWindowSeconds,
+    tokenTtlSeconds: config.agentTokenTtlSeconds,
+  });
   wipe(master.key);
   return {
     config,
@@ -75,6 +88,9 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     epochs,
     users,
     singleUse,
+    agents,
+    agentAccess,
+    support,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
@@ -83,7 +99,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     keys,
     async close() {
       keyring.close();
-      for (const k of keys.auditKeys) wipe(k.key);
+      for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
       await meta.close();
     },
   };

@@ -42,7 +42,7 @@ export async function api(
   env: ClientEnv,
   method: string,
   path: string,
-  opts: { body?: Buffer | object; accept?: string } = {},
+  opts: { body?: Buffer | object; accept?: string; contentType?: string } = {},
 ): Promise<ApiResponse> {
   const url = new URL(path, env.addr);
   const headers: Record<string, string> = { accept: opts.accept ?? "application/json" };
@@ -50,7 +50,7 @@ export async function api(
   let payload: Buffer | undefined;
   if (Buffer.isBuffer(opts.body)) {
     payload = opts.body;
-    headers["content-type"] = "application/octet-stream";
+    headers["content-type"] = opts.contentType ?? "application/octet-stream";
   } else if (opts.body !== undefined) {
     payload = Buffer.from(JSON.stringify(opts.body));
     headers["content-type"] = "application/json";
@@ -70,14 +70,16 @@ export async function api(
   if (res.status >= 400) {
     let code: string | undefined;
     let message = `HTTP ${res.status}`;
+    let details: Record<string, unknown> | undefined;
     try {
-      const j = JSON.parse(res.body.toString("utf8")) as { error?: { code?: string; message?: string } };
+      const j = JSON.parse(res.body.toString("utf8")) as { error?: { code?: string; message?: string } & Record<string, unknown> };
       code = j.error?.code;
       if (j.error?.message) message = j.error.message;
+      details = j.error;
     } catch {
       // not our error shape; keep the status line
     }
-    throw new CliError(`${code ?? "error"}: ${message}`, exitCodeFor(code), code);
+    throw new CliError(`${code ?? "error"}: ${message}`, exitCodeFor(code), code, details);
   }
   return res;
 }

@@ -23,6 +23,12 @@ export function exitCodeFor(code: string | undefined): number {
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":
+    case "handshake_malformed":
+    case "handshake_non_canonical":
+    case "handshake_clock_skew":
+    case "handshake_bad_signature":
+    case "handshake_replay":
+    case "agent_disabled":
       return EXIT.auth;
     case "integrity_error":
       return EXIT.integrity;
@@ -40,6 +46,8 @@ export class CliError extends Error {
     message: string,
     readonly exitCode: number,
     readonly code?: string,
+    /** The API error object's other public fields (e.g. a handshake's server_time). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }

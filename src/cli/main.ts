@@ -47,12 +47,16 @@ secret
   .command("put <ref>")
   .description("store a new version of AGENT/NAME; the value comes from stdin or --from-file, never argv")
   .option("--from-file <file>", "read the value from this file")
+  .option("--e2ee", "encrypt the value here, end to end (the server stores an envelope it cannot open)")
+  .option("--passphrase-file <file>", "with --e2ee: read the passphrase from this 0600 file instead of prompting")
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).put(ref, o));
 secret
   .command("get <ref>")
   .description("write the value of AGENT/NAME to stdout")
   .option("--version <n>", "a specific version")
+  .option("--e2ee", "open an end-to-end encrypted value here")
+  .option("--passphrase-file <file>", "with --e2ee: read the passphrase from this 0600 file instead of prompting")
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).get(ref, o));
 secret
@@ -70,6 +74,55 @@ secret
   .description("delete AGENT/NAME (a tombstone version)")
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).rm(ref, o));
+
+const agent = program.command("agent").description("register agents; run a command as an agent with its secrets");
+agent
+  .command("create <name>")
+  .description("register an agent and print its id and secret (once)")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).create(name, o));
+agent.command("ls").description("list your agents").addOption(jsonOpt()).action(async (o) => (await import("./commands/agents.js")).ls(o));
+agent
+  .command("rotate-secret <name>")
+  .description("replace an agent's secret (printed once); its old secret and tokens stop working")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).rotateSecret(name, o));
+agent
+  .command("disable <name>")
+  .description("disable an agent: its handshakes and tokens are refused")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).disable(name, o));
+agent
+  .command("run [cmd...]")
+  .description("as the agent (CLAWKEEP_AGENT_ID + CLAWKEEP_AGENT_SECRET[_FILE]): handshake, fetch its secrets, open E2EE ones with ENCRYPTION_SECRET[_FILE], run CMD with them in its environment")
+  .option("--only <names...>", "only these secrets")
+  .option("--dotenv <file>", "also write the secrets to this file (0600, single-quoted)")
+  .passThroughOptions()
+  .action(async (cmd, o) => (await import("./commands/agent-run.js")).run(cmd, o));
+agent
+  .command("support-grant <name>")
+  .description("grant an operator's SSH key time-limited access to the agent (default 24h, at most 7d)")
+  .requiredOption("--public-key-file <file>", "the operator's OpenSSH public key")
+  .option("--ttl <duration>", "how long, e.g. 3600, 90m, 24h, 7d", "24h")
+  .option("--operator <label>", "who the key belongs to")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/support.js")).grant(name, o));
+agent
+  .command("support-ls <name>")
+  .description("list the agent's support-access grants")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/support.js")).ls(name, o));
+agent
+  .command("support-revoke <name> <grant-id>")
+  .description("revoke a support-access grant now")
+  .addOption(jsonOpt())
+  .action(async (name, id, o) => (await import("./commands/support.js")).revoke(name, id, o));
+agent
+  .command("reconcile-ssh")
+  .description("as the agent: write active support keys to authorized_keys (with expiry-time) and remove revoked or expired ones; other lines are never touched")
+  .requiredOption("--authorized-keys <file>", "the authorized_keys file to maintain")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/support.js")).reconcileSsh(o));
 
 program
   .command("migrate")

@@ -9,6 +9,7 @@ export const PURPOSES = {
   seal: "clawkeep/seal/v1",
   keyId: "clawkeep/key-id/v1",
   checkpoint: "clawkeep/checkpoint/v1",
+  agentSecret: "clawkeep/agent-secret/v1",
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;

@@ -79,6 +79,10 @@ export interface KeySet {
   auditKeys: { id: string; key: Buffer }[];
   /** Seed of the ed25519 key that signs audit checkpoints (primary master key). */
   checkpointSeed: Buffer;
+  /** Keys sealing agent secrets, primary first (previous ones only open, during a rotation). */
+  agentSecretKeys: Buffer[];
+  /** Signs short-lived agent tokens (primary master key only: tokens outlive no rotation). */
+  sessionKey: Buffer;
 }
 
 export const masterKeyId = (master: Uint8Array): string => derivePurposeKey(master, "keyId").subarray(0, 8).toString("hex");
@@ -91,5 +95,7 @@ export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): 
     keks: all.map((m) => ({ keyId: masterKeyId(m), kek: derivePurposeKey(m, "kek") })),
     auditKeys: all.map((m) => ({ id: masterKeyId(m), key: derivePurposeKey(m, "audit") })),
     checkpointSeed: derivePurposeKey(primary, "checkpoint"),
+    agentSecretKeys: all.map((m) => derivePurposeKey(m, "agentSecret")),
+    sessionKey: derivePurposeKey(primary, "session"),
   };
 }

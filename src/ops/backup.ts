@@ -24,6 +24,8 @@ const TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "audit_events", order: ["seq"] },
   { name: "audit_head", order: ["id"] },
   { name: "single_use", order: ["scope", "id"] },
+  { name: "agents", order: ["id"] },
+  { name: "support_grants", order: ["id"] },
 ];
 const PAGE = 1000;
 

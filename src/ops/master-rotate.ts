@@ -36,7 +36,8 @@ export async function rotateMasterKey(rt: Runtime, onProgress?: (p: { deks: numb
     await rt.meta.durable();
     onProgress?.({ deks, events: 0 });
   }
+  const agentSecrets = await rt.agents.rewrapSecrets();
   const events = await rt.audit.rekey((n) => onProgress?.({ deks, events: n }));
-  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, events } });
-  return { keyId: primary, deks, events };
+  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, agent_secrets: agentSecrets, events } });
+  return { keyId: primary, deks, agentSecrets, events };
 }

@@ -5,6 +5,8 @@ import { errorHandler, sendError } from "./errors.js";
 import { registerMetrics } from "./metrics.js";
 import { auditRoutes, userRoutes } from "./routes/admin.js";
 import { secretRoutes } from "./routes/secrets.js";
+import { agentRoutes } from "./routes/agents.js";
+import { agentApi } from "./routes/agent-api.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
 // header that can carry a credential is censored wherever it appears in a log object.
@@ -72,6 +74,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     secretRoutes(v1, rt.secrets);
     userRoutes(v1, rt.users);
     auditRoutes(v1, rt.audit);
+    agentRoutes(v1, rt.agents, rt.support);
   });
+  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support }));
   return app;
 }

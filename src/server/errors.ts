@@ -1,15 +1,15 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ClawkeepError, ERROR_CODES, type ErrorCode } from "../errors.js";
 
-export const sendError = (reply: FastifyReply, code: ErrorCode, message: string) =>
-  reply.status(ERROR_CODES[code].status).send({ error: { code, message } });
+export const sendError = (reply: FastifyReply, code: ErrorCode, message: string, details?: Record<string, string | number>) =>
+  reply.status(ERROR_CODES[code].status).send({ error: { ...details, code, message } });
 
 // The single place where errors become HTTP answers. A ClawkeepError carries its own code; a
 // framework error is mapped to one of ours; anything else is `internal`, detail in the log only.
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ClawkeepError) {
     if (err.status >= 500) req.log.error({ code: err.code }, err.message);
-    return sendError(reply, err.code, err.message);
+    return sendError(reply, err.code, err.message, err.details);
   }
   const fe = err as FastifyError;
   switch (fe.code) {

@@ -39,6 +39,8 @@ describe("loadConfig", () => {
       epochMaxSeals: 2 ** 30,
       retentionDays: 0,
       maintenanceSeconds: 3600,
+      handshakeWindowSeconds: 60,
+      agentTokenTtlSeconds: 900,
       migrate: true,
       logLevel: "info",
     });

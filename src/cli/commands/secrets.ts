@@ -18,20 +18,29 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function put(ref: string, o: { fromFile?: string; json?: boolean }) {
+type E2eeOpts = { e2ee?: boolean; passphraseFile?: string };
+
+export async function put(ref: string, o: { fromFile?: string; json?: boolean } & E2eeOpts) {
   const p = path(ref);
+  const env = clientEnv();
   let value: Buffer;
   try {
     value = o.fromFile ? await readFile(o.fromFile) : await readStdin();
   } catch {
     throw new CliError("cannot read the value file", EXIT.usage, "bad_request");
   }
-  const r = json<{ agent: string; name: string; version: number; created_at: string }>(await api(clientEnv(), "PUT", p, { body: value }));
-  out(o.json ? JSON.stringify(r) : `stored ${r.agent}/${r.name} version ${r.version}`);
+  if (o.e2ee) value = await (await import("../e2ee.js")).sealValue(splitRef(ref), value, o);
+  const r = json<{ agent: string; name: string; version: number; created_at: string }>(await api(env, "PUT", p, { body: value }));
+  out(o.json ? JSON.stringify({ ...r, e2ee: Boolean(o.e2ee) }) : `stored ${r.agent}/${r.name} version ${r.version}${o.e2ee ? " (end-to-end encrypted)" : ""}`);
 }
 
-export async function get(ref: string, o: { version?: string; json?: boolean }) {
+export async function get(ref: string, o: { version?: string; json?: boolean } & E2eeOpts) {
   const q = o.version === undefined ? "" : `?version=${enc(o.version)}`;
+  if (o.e2ee) {
+    const r = await api(clientEnv(), "GET", path(ref) + q, { accept: "application/octet-stream" });
+    process.stdout.write(await (await import("../e2ee.js")).openValue(splitRef(ref), r.body, o));
+    return;
+  }
   if (o.json) {
     out((await api(clientEnv(), "GET", path(ref) + q)).body.toString("utf8"));
     return;

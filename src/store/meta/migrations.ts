@@ -92,6 +92,41 @@ const m0002: Migration = {
   },
 };
 
+// Agent registry and support-access grants.
+const m0003: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("agents")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("status", "text", (c) => c.notNull().defaultTo("active"))
+      .addColumn("secret_envelope", "text", (c) => c.notNull())
+      .addColumn("secret_generation", "integer", (c) => c.notNull())
+      .addColumn("gateway_url", "text")
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("updated_at", "text", (c) => c.notNull())
+      .addUniqueConstraint("agents_user_name", ["user_id", "name"])
+      .execute();
+    await db.schema
+      .createTable("support_grants")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("agent_id", "text", (c) => c.notNull().references("agents.id"))
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("operator", "text", (c) => c.notNull())
+      .addColumn("public_key", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("expires_at", "text", (c) => c.notNull())
+      .addColumn("revoked_at", "text")
+      .execute();
+    await db.schema.createIndex("support_grants_agent").on("support_grants").columns(["agent_id", "expires_at"]).execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable("support_grants").execute();
+    await db.schema.dropTable("agents").execute();
+  },
+};
+
 // Epoch lifecycle and master-key rotation: audit MACs record which master key made them (so old
 // and new keys coexist while a rotation re-MACs the log), and epochs record when they were
 // retired or destroyed.
@@ -125,6 +160,7 @@ const m0005: Migration = {
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": m0001,
   "0002_single_use": m0002,
+  "0003_agents": m0003,
   "0004_epochs": m0004,
   "0005_secret_heads": m0005,
 };

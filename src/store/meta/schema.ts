@@ -81,8 +81,38 @@ export interface SecretHeadsTable {
   last_version: number;
 }
 
+// Agents registered by a user. The agent secret is kept only as an AES-256-GCM envelope (kind
+// 'A', AAD binding user, agent id and generation) under the agent-secret purpose key: the
+// server needs the secret itself to check handshake HMACs, so a hash would not do.
+export interface AgentsTable {
+  id: string;
+  user_id: string;
+  name: string;
+  status: "active" | "disabled";
+  secret_envelope: string;
+  secret_generation: number;
+  gateway_url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+// Time-limited support access to an agent: an operator's SSH public key the agent installs
+// (with OpenSSH's expiry-time) until the grant expires or is revoked.
+export interface SupportGrantsTable {
+  id: string;
+  agent_id: string;
+  user_id: string;
+  operator: string;
+  public_key: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface DB {
   secret_heads: SecretHeadsTable;
+  agents: AgentsTable;
+  support_grants: SupportGrantsTable;
   single_use: SingleUseTable;
   users: UsersTable;
   tokens: TokensTable;

@@ -1,0 +1,116 @@
+import type { Kysely } from "kysely";
+import { randomBytes } from "node:crypto";
+import { ClawkeepError } from "../errors.js";
+import type { AuditLog } from "../audit/log.js";
+import type { DB, SupportGrantsTable } from "../store/meta/schema.js";
+import type { AgentRegistry, Caller } from "./registry.js";
+import { SSH_PUBLIC_KEY_RE, type Grant } from "./ssh-keys.js";
+
+// Temporary support access (seed 001 §2): a user grants an operator's SSH public key access to
+// one agent for a limited time (default 24 h, at most 7 days), and can revoke it at once. The
+// agent installs active grants into authorized_keys (`clawkeep agent reconcile-ssh`). Grant,
+// revocation and every fetch by the agent are audited.
+
+export const DEFAULT_GRANT_SECONDS = 24 * 3600;
+export const MAX_GRANT_SECONDS = 7 * 24 * 3600;
+const OPERATOR_RE = /^[A-Za-z0-9 _.@:-]{1,64}$/;
+
+export interface GrantInfo {
+  id: string;
+  operator: string;
+  publicKey: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+const info = (r: SupportGrantsTable): GrantInfo => ({ id: r.id, operator: r.operator, publicKey: r.public_key, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at });
+
+/** "ssh-ed25519 AAAA… comment" → "ssh-ed25519 AAAA…": the comment is dropped (ours is the marker). */
+export function normalizePublicKey(input: string): string {
+  const parts = input.trim().split(/[ \t]+/);
+  const key = `${parts[0] ?? ""} ${parts[1] ?? ""}`;
+  if (/[\r\n]/.test(input.trim()) || !SSH_PUBLIC_KEY_RE.test(key)) throw new ClawkeepError("bad_request", "public_key must be one OpenSSH public key line (type and base64)");
+  return key;
+}
+
+export function createSupportAccess(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog; registry: AgentRegistry }) {
+  const { db, audit, registry } = deps;
+
+  async function grant(c: Caller, agentName: string, body: { publicKey: string; operator?: string; ttlSeconds?: number }): Promise<GrantInfo> {
+    const agent = await registry.mine(c, agentName);
+    const ttl = body.ttlSeconds ?? DEFAULT_GRANT_SECONDS;
+    if (!Number.isSafeInteger(ttl) || ttl < 60 || ttl > MAX_GRANT_SECONDS) throw new ClawkeepError("bad_request", `ttl_seconds must be 60..${MAX_GRANT_SECONDS} (7 days)`);
+    const operator = body.operator ?? "support";
+    if (!OPERATOR_RE.test(operator)) throw new ClawkeepError("bad_request", "operator must be 1-64 characters of [A-Za-z0-9 _.@:-]");
+    const now = new Date();
+    const row: SupportGrantsTable = {
+      id: `grt_${randomBytes(10).toString("hex")}`,
+      agent_id: agent.id,
+      user_id: c.userId,
+      operator,
+      public_key: normalizePublicKey(body.publicKey),
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + ttl * 1000).toISOString(),
+      revoked_at: null,
+    };
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto("support_grants").values(row).execute();
+      await audit.append(trx, {
+        userId: c.userId,
+        actor: c.actor,
+        action: "SupportAccessGranted",
+        target: `agent/${agent.name}`,
+        outcome: "success",
+        metadata: { grant_id: row.id, operator, expires_at: row.expires_at, key_type: row.public_key.split(" ")[0]! },
+      });
+    });
+    await deps.durable();
+    return info(row);
+  }
+
+  async function list(c: Caller, agentName: string): Promise<GrantInfo[]> {
+    const agent = await registry.mine(c, agentName);
+    const rows = await db.selectFrom("support_grants").selectAll().where("agent_id", "=", agent.id).orderBy("created_at").execute();
+    return rows.map(info);
+  }
+
+  async function revoke(c: Caller, agentName: string, id: string): Promise<GrantInfo> {
+    const agent = await registry.mine(c, agentName);
+    const now = new Date().toISOString();
+    const row = await db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable("support_grants").set({ revoked_at: now }).where("id", "=", id).where("agent_id", "=", agent.id).where("revoked_at", "is", null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new ClawkeepError("not_found", "no such active grant");
+      await audit.append(trx, { userId: c.userId, actor: c.actor, action: "SupportAccessRevoked", target: `agent/${agent.name}`, outcome: "success", metadata: { grant_id: id } });
+      return trx.selectFrom("support_grants").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+    });
+    await deps.durable();
+    return info(row);
+  }
+
+  /** For the agent itself: its grants that are neither revoked nor expired. */
+  async function activeFor(agent: { agentId: string; userId: string }): Promise<Grant[]> {
+    const now = new Date().toISOString();
+    const rows = await db
+      .selectFrom("support_grants")
+      .selectAll()
+      .where("agent_id", "=", agent.agentId)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", now)
+      .orderBy("created_at")
+      .execute();
+    await audit.record({
+      userId: agent.userId,
+      actor: `agent:${agent.agentId}`,
+      action: "SupportAccessFetched",
+      target: `agent/${agent.agentId}`,
+      outcome: "success",
+      metadata: { grants: rows.map((r) => r.id).join(",") },
+    });
+    return rows.map((r) => ({ id: r.id, publicKey: r.public_key, expiresAt: r.expires_at }));
+  }
+
+  return { grant, list, revoke, activeFor };
+}
+
+export type SupportAccess = ReturnType<typeof createSupportAccess>;

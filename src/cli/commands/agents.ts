@@ -1,0 +1,41 @@
+import { api, clientEnv, json } from "../client.js";
+
+// `clawkeep agent create|ls|rotate-secret|disable`: thin calls to the registry API. The agent
+// secret is printed once, on create and on rotate, and never again.
+
+interface AgentView {
+  agent_id: string;
+  name: string;
+  status: string;
+  created_at: string;
+  agent_secret?: string;
+}
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+const enc = encodeURIComponent;
+
+function printSecret(r: AgentView, o: { json?: boolean }, verb: string) {
+  if (o.json) return out(JSON.stringify({ agent_id: r.agent_id, agent_secret: r.agent_secret }));
+  out(`${verb} agent ${r.name} (${r.agent_id})`);
+  out(`agent secret (shown once, store it now; give it to the agent as CLAWKEEP_AGENT_SECRET or a 0600 CLAWKEEP_AGENT_SECRET_FILE): ${r.agent_secret}`);
+}
+
+export async function create(name: string, o: { json?: boolean }) {
+  printSecret(json<AgentView>(await api(clientEnv(), "POST", "/v1/agents", { body: { name } })), o, "created");
+}
+
+export async function ls(o: { json?: boolean }) {
+  const r = json<{ agents: AgentView[] }>(await api(clientEnv(), "GET", "/v1/agents"));
+  if (o.json) return out(JSON.stringify(r));
+  for (const a of r.agents) out(`${a.name}\t${a.agent_id}\t${a.status}\t${a.created_at}`);
+}
+
+export async function rotateSecret(name: string, o: { json?: boolean }) {
+  printSecret(json<AgentView>(await api(clientEnv(), "POST", `/v1/agents/${enc(name)}/rotate-secret`)), o, "rotated the secret of");
+}
+
+export async function disable(name: string, o: { json?: boolean }) {
+  const r = json<AgentView>(await api(clientEnv(), "POST", `/v1/agents/${enc(name)}/disable`));
+  out(o.json ? JSON.stringify(r) : `disabled agent ${r.name}`);
+}

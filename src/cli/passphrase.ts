@@ -1,0 +1,67 @@
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+import tty from "node:tty";
+import { CliError, EXIT } from "./exit.js";
+
+// Passphrases come from a file (scripts) or from the terminal with echo off — never from argv
+// or an ordinary environment variable a child process would inherit. The prompt talks to
+// /dev/tty directly, so stdin stays free to carry the value being stored.
+
+/** Reads a secret file, refusing one that others can read; drops one trailing newline. */
+export function readSecretFile(file: string, what: string): string {
+  let text: string;
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) throw new CliError(`${what}: the file must not be readable by group or others (chmod 600)`, EXIT.config, "config_invalid");
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${what}: cannot read the file it names`, EXIT.config, "config_invalid");
+  }
+  const v = text.replace(/\r?\n$/, "");
+  if (!v) throw new CliError(`${what}: the file is empty`, EXIT.config, "config_invalid");
+  return v;
+}
+
+function promptOnce(label: string): Promise<string> {
+  let fd: number;
+  try {
+    fd = openSync("/dev/tty", "r+");
+  } catch {
+    throw new CliError("no terminal to prompt for the passphrase on; use --passphrase-file", EXIT.usage, "bad_request");
+  }
+  const input = new tty.ReadStream(fd);
+  const output = new tty.WriteStream(fd);
+  output.write(label);
+  input.setRawMode(true);
+  return new Promise<string>((resolve, reject) => {
+    let buf = "";
+    const done = (err?: CliError) => {
+      input.setRawMode(false);
+      input.removeAllListeners("data");
+      output.write("\n");
+      input.destroy();
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed with the stream
+      }
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    input.on("data", (d: Buffer) => {
+      for (const ch of d.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") return done();
+        if (ch === "\u0003" || ch === "\u0004") return done(new CliError("cancelled", EXIT.usage, "bad_request"));
+        if (ch === "\u007f" || ch === "\b") buf = [...buf].slice(0, -1).join("");
+        else buf += ch;
+      }
+    });
+  });
+}
+
+export async function readPassphrase(o: { passphraseFile?: string; confirm: boolean }): Promise<string> {
+  if (o.passphraseFile) return readSecretFile(o.passphraseFile, "--passphrase-file");
+  const first = await promptOnce("E2EE passphrase: ");
+  if (!first) throw new CliError("the passphrase is empty", EXIT.usage, "bad_request");
+  if (o.confirm && (await promptOnce("Repeat the passphrase: ")) !== first) throw new CliError("the passphrases differ", EXIT.usage, "bad_request");
+  return first;
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AgentAccess, SecretReader } from "../../agents/handshake.js";
+import type { AgentClaims } from "../../agents/token.js";
+import type { SupportAccess } from "../../agents/support.js";
+import { ClawkeepError } from "../../errors.js";
+import { bearerOf } from "../auth.js";
+
+// The agent-facing API, in its own plugin scope: the handshake (no bearer; the body is signed)
+// and routes for agent tokens only. User tokens are refused here, and agent tokens are refused
+// on every user route (the user auth hook accepts only `ck_` tokens).
+
+declare module "fastify" {
+  interface FastifyRequest {
+    agent: AgentClaims | null;
+  }
+}
+
+export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess }) {
+  // The signature covers the body's exact bytes, so the handshake reads it as text and parses
+  // it itself; no other route in this scope takes a body.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: 16 * 1024 }, (_req, body, done) => done(null, body));
+  app.decorateRequest("agent", null);
+
+  app.post("/v1/agents/handshake", async (req) => {
+    if (typeof req.body !== "string") throw new ClawkeepError("handshake_malformed", "handshake body must be application/json");
+    const r = await deps.access.handshake(req.body, req.ip);
+    return { agent_token: r.token, token_type: "Bearer", expires_at: r.expiresAt, agent_id: r.agentId, agent: r.name };
+  });
+
+  await app.register(async (scoped) => {
+    scoped.addHook("onRequest", async (req: FastifyRequest) => {
+      req.agent = await deps.access.authenticate(bearerOf(req), req.ip);
+    });
+    scoped.get("/v1/agent/secrets", async (req, reply) => {
+      const claims = req.agent!;
+      const secrets = await deps.access.readSecrets(deps.secrets, claims);
+      return reply.header("cache-control", "no-store").send({ agent_id: claims.agt, agent: claims.name, secrets });
+    });
+    scoped.get("/v1/agent/support-access", async (req) => {
+      const claims = req.agent!;
+      const grants = await deps.support.activeFor({ agentId: claims.agt, userId: claims.usr });
+      return { agent_id: claims.agt, grants: grants.map((g) => ({ id: g.id, public_key: g.publicKey, expires_at: g.expiresAt })) };
+    });
+  });
+}

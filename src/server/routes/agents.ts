@@ -1,0 +1,49 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { ClawkeepError } from "../../errors.js";
+import type { AgentInfo, AgentRegistry } from "../../agents/registry.js";
+import type { GrantInfo, SupportAccess } from "../../agents/support.js";
+import { principal } from "../auth.js";
+
+// Agent registry routes, for user tokens. The agent secret appears in a response body exactly
+// twice in its life: on create and on rotate-secret.
+
+const NewAgent = z.strictObject({ name: z.string() });
+const NewGrant = z.strictObject({ public_key: z.string().max(16_384), operator: z.string().optional(), ttl_seconds: z.number().int().optional() });
+type P = { name: string };
+
+const caller = (req: FastifyRequest) => {
+  const p = principal(req);
+  return { userId: p.userId, actor: p.userId };
+};
+const view = (a: AgentInfo) => ({ agent_id: a.id, name: a.name, status: a.status, created_at: a.createdAt, updated_at: a.updatedAt });
+
+const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt });
+
+export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess) {
+  app.post("/v1/agents", async (req, reply) => {
+    const body = NewAgent.safeParse(req.body ?? {});
+    if (!body.success) throw new ClawkeepError("bad_request", 'body must be {"name": string}');
+    const r = await agents.create(caller(req), body.data.name);
+    return reply.status(201).header("cache-control", "no-store").send({ ...view(r.agent), agent_secret: r.secret });
+  });
+
+  app.get("/v1/agents", async (req) => ({ agents: (await agents.list(caller(req))).map(view) }));
+
+  app.post<{ Params: P }>("/v1/agents/:name/rotate-secret", async (req, reply) => {
+    const r = await agents.rotateSecret(caller(req), req.params.name);
+    return reply.header("cache-control", "no-store").send({ ...view(r.agent), agent_secret: r.secret });
+  });
+
+  app.post<{ Params: P }>("/v1/agents/:name/disable", async (req) => view(await agents.disable(caller(req), req.params.name)));
+  app.post<{ Params: P }>("/v1/agents/:name/enable", async (req) => view(await agents.enable(caller(req), req.params.name)));
+
+  app.post<{ Params: P }>("/v1/agents/:name/support-access", async (req, reply) => {
+    const body = NewGrant.safeParse(req.body ?? {});
+    if (!body.success) throw new ClawkeepError("bad_request", 'body must be {"public_key": string, "operator"?: string, "ttl_seconds"?: integer}');
+    const g = await support.grant(caller(req), req.params.name, { publicKey: body.data.public_key, operator: body.data.operator, ttlSeconds: body.data.ttl_seconds });
+    return reply.status(201).send(grantView(g));
+  });
+  app.get<{ Params: P }>("/v1/agents/:name/support-access", async (req) => ({ grants: (await support.list(caller(req), req.params.name)).map(grantView) }));
+  app.delete<{ Params: P & { id: string } }>("/v1/agents/:name/support-access/:id", async (req) => grantView(await support.revoke(caller(req), req.params.name, req.params.id)));
+}
