@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { buildHandshake } from "../../src/agents/signing.js";
+import { rotateMasterKey } from "../../src/ops/master-rotate.js";
+import { BACKENDS } from "../helpers/backends.js";
+import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
+
+// Master-key rotation re-wraps everything the old key protected — epoch DEKs, agent secrets, the
+// audit log's MACs — so that afterwards the old key can be thrown away.
+
+const envs: TestEnv[] = [];
+afterEach(async () => {
+  while (envs.length) await envs.pop()!.close();
+});
+
+describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
+  it("after the job, only the new key is needed for secrets, agents and the audit log", async () => {
+    const old = await startTestEnv({}, undefined, backend);
+    envs.push(old);
+    const token = await createUser(old, "alice");
+    await putSecret(old, token, "bot/K", "before-rotation");
+    const agent = (await old.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(token), payload: { name: "bot" } })).json();
+    expect(agent.agent_secret).toBeDefined();
+    await old.shutdown();
+
+    const newKey = randomBytes(32).toString("base64");
+    const both = await startTestEnv({ CLAWKEEP_MASTER_KEY: newKey, CLAWKEEP_PREVIOUS_MASTER_KEYS: old.masterKey }, { dir: old.dir, masterKey: newKey, adminToken: old.adminToken, storage: { env: old.storageEnv, cleanup: async () => undefined } }, backend);
+    // During the window both keys work, and new writes already use the new key.
+    await putSecret(both, token, "bot/K", "during-rotation");
+    const r = await rotateMasterKey(both.rt);
+    expect(r).toMatchObject({ deks: 1, agentSecrets: 1 });
+    expect(r.events).toBeGreaterThan(0);
+    await both.shutdown();
+
+    const fresh = await startTestEnv({ CLAWKEEP_MASTER_KEY: newKey }, { dir: old.dir, masterKey: newKey, adminToken: old.adminToken, storage: { env: old.storageEnv, cleanup: async () => undefined } }, backend);
+    envs.push(fresh);
+    const get = async (v: number) => (await fresh.app.inject({ method: "GET", url: `/v1/secrets/bot/K?version=${v}`, headers: bearer(token) })).json().value;
+    expect(await get(1)).toBe("before-rotation");
+    expect(await get(2)).toBe("during-rotation");
+    const hs = await fresh.app.inject({ method: "POST", url: "/v1/agents/handshake", headers: { "content-type": "application/json" }, payload: buildHandshake(agent.agent_id, agent.agent_secret) });
+    expect(hs.statusCode, hs.body).toBe(200);
+    expect(await fresh.rt.audit.verify()).toMatchObject({ ok: true });
+  });
+});
