@@ -76,16 +76,16 @@ export function renderReport(r: Report): string {
 - **Command:** \`${r.command}\`
 - **Machine:** ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Node ${m.node}
 - **Server:** \`node bin/clawkeep serve\` on a fresh temp data dir (embedded SQLite with WAL and
-  \`synchronous=FULL\`, file blob store), \`CLAWKEEP_LOG_LEVEL=warn\`${r.settings.length ? `, plus ${r.settings.map((s) => `\`${s}\``).join(", ")}` : ""}.
+  \`synchronous=NORMAL\` plus an off-thread WAL fdatasync awaited before every answer, file blob store), \`CLAWKEEP_LOG_LEVEL=warn\`${r.settings.length ? `, plus ${r.settings.map((s) => `\`${s}\``).join(", ")}` : ""}.
 - **Load:** autocannon in the benchmark process on the same machine (it competes with the
   server for CPU), ${r.seconds} s per cell after a 1 s warm-up, no pipelining. req/s counts 2xx
   answers; latencies are exact percentiles of all 2xx response times. GET reads one 64-byte
   secret (JSON answer); PUT stores a new 64-byte version of the same secret each time. The
   ceiling is a bare fastify 5 \`GET /\` → \`{"hello":"world"}\` (no logger) in its own process.
-- **What a request costs the server:** every secret GET appends an audit event in a write
-  transaction of its own (one WAL fsync per read); every PUT fsyncs the blob file and its
-  directory, then commits the version row and its audit event (another WAL fsync). Throughput
-  is therefore bounded by the disk's fsync latency more than by CPU.
+- **What a request costs the server:** every secret GET appends an audit event (group-committed:
+  reads that arrive together share one transaction and one WAL sync) and waits for it to be
+  durable; every PUT fsyncs the blob file and its directory, then commits the version row and
+  its audit event and waits for the WAL sync.
 
 ### HTTP throughput and latency
 
