@@ -167,9 +167,19 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
       let n = 0;
       const candidates = (id: string) => (id === "" ? deps.keys.map((k) => k.key) : [byId.get(id)].filter((k): k is Buffer => k !== undefined));
       const macOk = (id: string, mac: string, expected: (k: Buffer) => string) => candidates(id).some((k) => constantTimeEqual(expected(k), mac));
-      for (;;) {
-        const rows = await db.selectFrom("audit_events").select(["seq", "hash", "mac", "key_id"]).where("key_id", "!=", primary.id).orderBy("seq").limit(1000).execute();
+      // Keyset pagination by seq: each batch starts where the last ended, so the job stays linear
+      // in the log's length instead of re-scanning rows it has already re-keyed.
+      for (let after = 0; ; ) {
+        const rows = await db
+          .selectFrom("audit_events")
+          .select(["seq", "hash", "mac", "key_id"])
+          .where("seq", ">", after)
+          .where("key_id", "!=", primary.id)
+          .orderBy("seq")
+          .limit(1000)
+          .execute();
         if (rows.length === 0) break;
+        after = Number(rows[rows.length - 1]!.seq);
         for (const r of rows) {
           if (!macOk(r.key_id, r.mac, (k) => eventMac(k, r.hash))) {
             throw new ClawkeepError("integrity_error", `audit event ${r.seq} does not verify under any loaded key; run \`clawkeep audit verify\` before rotating`);

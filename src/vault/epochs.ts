@@ -232,13 +232,17 @@ export function createEpochService(deps: EpochDeps) {
     return prog;
   }
 
-  async function listBlobsByEpoch(userId: string): Promise<Map<number, string[]>> {
+  // Blob keys of the given epochs only (keys are `<user>/<agent>/<epoch>/<id>.enc`).
+  async function listBlobsByEpoch(userId: string, epochs: Set<number>): Promise<Map<number, string[]>> {
     const by = new Map<number, string[]>();
     for await (const b of deps.blobs.list(userId)) {
       const m = /^[^/]+\/[^/]+\/(\d+)\/[0-9a-f]{32}\.enc$/.exec(b.key);
       if (!m) continue;
       const e = Number(m[1]);
-      by.set(e, [...(by.get(e) ?? []), b.key]);
+      if (!epochs.has(e)) continue;
+      let keys = by.get(e);
+      if (!keys) by.set(e, (keys = []));
+      keys.push(b.key);
     }
     return by;
   }
@@ -269,7 +273,7 @@ export function createEpochService(deps: EpochDeps) {
       .where("epoch", "<", before)
       .orderBy("epoch")
       .execute();
-    const blobsByEpoch = await listBlobsByEpoch(userId);
+    const blobsByEpoch = await listBlobsByEpoch(userId, new Set(epochs.map((e) => e.epoch)));
     const destroyed: number[] = [];
     let blobsDeleted = 0;
     for (const { epoch, state } of epochs) {

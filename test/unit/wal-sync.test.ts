@@ -24,4 +24,17 @@ describe("WAL sync coalescing", () => {
     const sync = createWalSync("/nonexistent/dir/x-wal");
     await expect(sync()).rejects.toThrow();
   });
+
+  it("close() releases the WAL descriptor (no leak per closed store)", async () => {
+    const { readdirSync } = await import("node:fs");
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "ck-wal-")), "y-wal");
+    writeFileSync(file, "y");
+    const before = fds();
+    const sync = createWalSync(file);
+    await sync();
+    expect(fds()).toBe(before + 1);
+    await sync.close();
+    expect(fds()).toBe(before);
+  });
 });

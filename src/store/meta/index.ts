@@ -79,7 +79,16 @@ export function openSqlite(file: string, opts: { readonly?: boolean } = {}): Met
     }
     throw new ClawkeepError("unavailable", "could not checkpoint the SQLite WAL: readers kept it busy");
   };
-  return { db, dialect: "sqlite", durable: opts.readonly || inMemory ? async () => undefined : walSync, compact, close: () => db.destroy() };
+  return {
+    db,
+    dialect: "sqlite",
+    durable: opts.readonly || inMemory ? async () => undefined : () => walSync(),
+    compact,
+    close: async () => {
+      await walSync.close();
+      await db.destroy();
+    },
+  };
 }
 
 // PostgreSQL for many stateless nodes. COUNT(*) and BIGINT come back as strings from pg; the

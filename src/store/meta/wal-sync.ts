@@ -7,7 +7,13 @@ import { open, type FileHandle } from "node:fs/promises";
 // commit made before it started, and the main thread keeps serving while the disk works.
 // (fsync on any descriptor of a file flushes the file's dirty pages, whichever descriptor wrote
 // them; SQLite syncs the WAL itself before each checkpoint, so checkpoints lose nothing.)
-export function createWalSync(walPath: string): () => Promise<void> {
+export interface WalSync {
+  (): Promise<void>;
+  /** Waits for syncs under way and closes the WAL descriptor. */
+  close(): Promise<void>;
+}
+
+export function createWalSync(walPath: string): WalSync {
   let fh: FileHandle | undefined;
   let inflight: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
@@ -23,7 +29,7 @@ export function createWalSync(walPath: string): () => Promise<void> {
     return p;
   };
 
-  return () => {
+  const sync = (() => {
     // A sync already under way may have started before the caller's commit, so it cannot be
     // trusted to cover it: callers share the next one instead.
     if (queued) return queued;
@@ -36,5 +42,12 @@ export function createWalSync(walPath: string): () => Promise<void> {
       });
     queued = q;
     return q;
+  }) as WalSync;
+  sync.close = async () => {
+    await Promise.allSettled([queued, inflight]);
+    const h = fh;
+    fh = undefined;
+    await h?.close();
   };
+  return sync;
 }
