@@ -15,6 +15,7 @@ import { s3Settings } from "./store/s3/client.js";
 import { createAuditLog } from "./audit/log.js";
 import { createSecretService } from "./vault/secrets.js";
 import { createEpochService } from "./vault/epochs.js";
+import { createErasure } from "./vault/erasure.js";
 import { pruneVersions } from "./vault/lifecycle.js";
 import { createUserService } from "./users/users.js";
 import { createAgentRegistry } from "./agents/registry.js";
@@ -66,6 +67,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const users = createUserService({ db: meta.db, durable, audit, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
   const singleUse = createSingleUse(meta.db);
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys });
+  const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
   const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents });
   const agentAccess = createAgentAccess({
     registry: agents,
@@ -86,6 +88,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     audit,
     secrets,
     epochs,
+    erasure,
     users,
     singleUse,
     agents,

@@ -52,3 +52,8 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/** Erasure cannot be undone, so it runs only with an explicit --yes (no prompt: scripts stay predictable). */
+export function requireYes(o: { yes?: boolean }, what: string): void {
+  if (!o.yes) throw new CliError(`deleting ${what} erases its data for good; pass --yes to confirm`, EXIT.usage, "bad_request");
+}

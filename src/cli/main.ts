@@ -31,6 +31,13 @@ user
   .addOption(jsonOpt())
   .action(async (name, o) => (await import("./commands/users.js")).createUser(name, o));
 
+user
+  .command("delete <name>")
+  .description("erase a user for good: its data keys are destroyed and its blobs, secrets, agents and tokens deleted")
+  .option("--yes", "confirm: this cannot be undone")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/users.js")).deleteUser(name, o));
+
 const token = program.command("token").description("manage your API tokens");
 token
   .command("create")
@@ -92,6 +99,12 @@ agent
   .description("disable an agent: its handshakes and tokens are refused")
   .addOption(jsonOpt())
   .action(async (name, o) => (await import("./commands/agents.js")).disable(name, o));
+agent
+  .command("delete <name>")
+  .description("erase an agent for good: its secrets and blobs are deleted and every data key that sealed them destroyed")
+  .option("--yes", "confirm: this cannot be undone")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).remove(name, o));
 agent
   .command("run [cmd...]")
   .description("as the agent (CLAWKEEP_AGENT_ID + CLAWKEEP_AGENT_SECRET[_FILE]): handshake, fetch its secrets, open E2EE ones with ENCRYPTION_SECRET[_FILE], run CMD with them in its environment")

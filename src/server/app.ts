@@ -72,9 +72,9 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));
     secretRoutes(v1, rt.secrets);
-    userRoutes(v1, rt.users);
+    userRoutes(v1, rt.users, rt.erasure);
     auditRoutes(v1, rt.audit);
-    agentRoutes(v1, rt.agents, rt.support);
+    agentRoutes(v1, rt.agents, rt.support, rt.erasure);
   });
   await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support }));
   return app;

@@ -19,6 +19,8 @@ export interface TestEnv {
   backend: Backend;
   /** Env vars that point a CLI or another node at this environment's storage. */
   storageEnv: Record<string, string>;
+  /** Directories outside `dir` that hold this environment's storage (the s3rver's objects). */
+  storageDirs: string[];
   raw: () => Promise<RawDb>;
   rt: Runtime;
   app: FastifyInstance;
@@ -37,11 +39,13 @@ const SQLITE_FILE: Backend = { name: "sqlite+file", dialect: "sqlite", blobs: "f
 
 interface Storage {
   env: Record<string, string>;
+  dirs?: string[];
   cleanup: () => Promise<void>;
 }
 
 async function provision(backend: Backend, dir: string): Promise<Storage> {
   const env: Record<string, string> = {};
+  const dirs: string[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   if (backend.dialect === "postgres") {
     const pgdb = await createPgDatabase();
@@ -54,8 +58,9 @@ async function provision(backend: Backend, dir: string): Promise<Storage> {
     const s3: S3Server = await startS3();
     Object.assign(env, s3.env, { CLAWKEEP_BLOB_URL: `s3://${s3.bucket}/blobs` });
     cleanups.push(s3.stop);
+    dirs.push(s3.dir);
   }
-  return { env, cleanup: async () => void (await Promise.all(cleanups.map((c) => c()))) };
+  return { env, dirs, cleanup: async () => void (await Promise.all(cleanups.map((c) => c()))) };
 }
 
 export async function startTestEnv(
@@ -86,6 +91,7 @@ export async function startTestEnv(
     masterKey,
     backend,
     storageEnv: storage.env,
+    storageDirs: storage.dirs ?? [],
     raw: () => openRawDb(config.databaseUrl),
     rt,
     app,

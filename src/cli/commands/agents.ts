@@ -1,4 +1,5 @@
 import { api, clientEnv, json } from "../client.js";
+import { requireYes } from "../exit.js";
 
 // `clawkeep agent create|ls|rotate-secret|disable`: thin calls to the registry API. The agent
 // secret is printed once, on create and on rotate, and never again.
@@ -38,4 +39,10 @@ export async function rotateSecret(name: string, o: { json?: boolean }) {
 export async function disable(name: string, o: { json?: boolean }) {
   const r = json<AgentView>(await api(clientEnv(), "POST", `/v1/agents/${enc(name)}/disable`));
   out(o.json ? JSON.stringify(r) : `disabled agent ${r.name}`);
+}
+
+export async function remove(name: string, o: { yes?: boolean; json?: boolean }) {
+  requireYes(o, `agent ${name}`);
+  const r = json<{ agent_id: string; versions: number; blobs_deleted: number; epochs_destroyed: number[] }>(await api(clientEnv(), "DELETE", `/v1/agents/${enc(name)}`));
+  out(o.json ? JSON.stringify(r) : `deleted agent ${name} (${r.agent_id}): ${r.versions} versions, ${r.blobs_deleted} blobs, epochs destroyed: ${r.epochs_destroyed.join(",") || "none"}`);
 }

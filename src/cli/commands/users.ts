@@ -1,4 +1,5 @@
 import { api, clientEnv, json } from "../client.js";
+import { requireYes } from "../exit.js";
 
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -30,4 +31,10 @@ export async function listTokens(o: { json?: boolean }) {
 export async function revokeToken(id: string) {
   await api(clientEnv(), "DELETE", `/v1/tokens/${encodeURIComponent(id)}`);
   out(`revoked ${id}`);
+}
+
+export async function deleteUser(name: string, o: { yes?: boolean; json?: boolean }) {
+  requireYes(o, `user ${name}`);
+  const r = json<{ user_id: string; versions: number; agents: number; epochs_destroyed: number }>(await api(clientEnv(), "DELETE", `/v1/users/${encodeURIComponent(name)}`));
+  out(o.json ? JSON.stringify(r) : `deleted user ${name} (${r.user_id}): ${r.versions} versions, ${r.agents} agents, ${r.epochs_destroyed} epochs destroyed`);
 }

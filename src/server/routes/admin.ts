@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { ClawkeepError } from "../../errors.js";
 import type { AuditLog } from "../../audit/log.js";
-import type { UserService } from "../../users/users.js";
+import { USER_RE, type UserService } from "../../users/users.js";
+import type { Erasure } from "../../vault/erasure.js";
 import { principal, requireAdmin } from "../auth.js";
 
 const NewUser = z.strictObject({ name: z.string(), admin: z.boolean().default(false) });
@@ -14,12 +15,29 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-export function userRoutes(app: FastifyInstance, users: UserService) {
+export function userRoutes(app: FastifyInstance, users: UserService, erasure: Erasure) {
   app.post("/v1/users", async (req, reply) => {
     const admin = requireAdmin(req);
     const body = parse(NewUser, req.body);
     const r = await users.createUser({ userId: admin.userId, actor: admin.userId }, body.name, { admin: body.admin });
     return reply.status(201).send({ user: { id: r.user.id, name: r.user.name, admin: r.user.admin, created_at: r.user.createdAt }, token: r.token });
+  });
+
+  // Cryptographic erasure of a whole user: every epoch key destroyed, every blob and row deleted.
+  app.delete<{ Params: { name: string } }>("/v1/users/:name", async (req) => {
+    const admin = requireAdmin(req);
+    if (!USER_RE.test(req.params.name)) throw new ClawkeepError("invalid_name", "user name must match [a-z0-9][a-z0-9_-]{0,62}");
+    const r = await erasure.deleteUser({ userId: admin.userId, actor: admin.userId }, req.params.name);
+    return {
+      user_id: r.userId,
+      name: req.params.name,
+      deleted: true,
+      versions: r.versions,
+      blobs_deleted: r.blobsDeleted,
+      agents: r.agents,
+      tokens: r.tokens,
+      epochs_destroyed: r.epochsDestroyed,
+    };
   });
 
   app.get("/v1/whoami", async (req) => {

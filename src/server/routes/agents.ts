@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ClawkeepError } from "../../errors.js";
-import type { AgentInfo, AgentRegistry } from "../../agents/registry.js";
+import { checkAgentName, type AgentInfo, type AgentRegistry } from "../../agents/registry.js";
 import type { GrantInfo, SupportAccess } from "../../agents/support.js";
+import type { Erasure } from "../../vault/erasure.js";
 import { principal } from "../auth.js";
 
 // Agent registry routes, for user tokens. The agent secret appears in a response body exactly
@@ -20,7 +21,7 @@ const view = (a: AgentInfo) => ({ agent_id: a.id, name: a.name, status: a.status
 
 const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt });
 
-export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess) {
+export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess, erasure: Erasure) {
   app.post("/v1/agents", async (req, reply) => {
     const body = NewAgent.safeParse(req.body ?? {});
     if (!body.success) throw new ClawkeepError("bad_request", 'body must be {"name": string}');
@@ -37,6 +38,21 @@ export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support
 
   app.post<{ Params: P }>("/v1/agents/:name/disable", async (req) => view(await agents.disable(caller(req), req.params.name)));
   app.post<{ Params: P }>("/v1/agents/:name/enable", async (req) => view(await agents.enable(caller(req), req.params.name)));
+
+  // Cryptographic erasure: the agent's values, blobs and every key that ever sealed them.
+  app.delete<{ Params: P }>("/v1/agents/:name", async (req) => {
+    const r = await erasure.deleteAgent(caller(req), checkAgentName(req.params.name));
+    return {
+      agent_id: r.agentId,
+      name: req.params.name,
+      deleted: true,
+      versions: r.versions,
+      blobs_deleted: r.blobsDeleted,
+      grants: r.grants,
+      epochs_destroyed: r.epochsDestroyed,
+      reencrypted: r.reencrypted,
+    };
+  });
 
   app.post<{ Params: P }>("/v1/agents/:name/support-access", async (req, reply) => {
     const body = NewGrant.safeParse(req.body ?? {});

@@ -105,6 +105,8 @@ export function openPostgres(url: string, poolSize = 10): MetaStore {
   const compact = async () => {
     await sql`vacuum full user_epochs`.execute(db);
     await sql`vacuum full secret_versions`.execute(db);
+    // Agent secrets are sealed under a master-derived key: a deleted agent's must not linger either.
+    await sql`vacuum full agents`.execute(db);
   };
   return { db, dialect: "postgres", durable: async () => undefined, compact, close: () => db.destroy() };
 }
