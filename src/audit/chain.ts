@@ -1,5 +1,6 @@
 import { createHash, createHmac } from "node:crypto";
 import { constantTimeEqual } from "../crypto/bytes.js";
+import type { AuditEventsTable } from "../store/meta/schema.js";
 
 // Pure functions of the audit chain (format in docs/formats.md, "audit event v1"). Each event's
 // hash covers its fields and the previous event's hash; its MAC (HMAC-SHA256 under the audit
@@ -8,17 +9,8 @@ import { constantTimeEqual } from "../crypto/bytes.js";
 
 export const GENESIS = "0".repeat(64);
 
-export interface EventFields {
-  seq: number;
-  time: string;
-  user_id: string | null;
-  actor: string;
-  action: string;
-  target: string;
-  outcome: string;
-  metadata: string;
-  prev_hash: string;
-}
+/** The fields an event's hash covers: its row, less the hash, MAC and key id. */
+export type EventFields = Omit<AuditEventsTable, "hash" | "mac" | "key_id">;
 
 export function eventHash(e: EventFields): string {
   const body = JSON.stringify([e.seq, e.time, e.user_id, e.actor, e.action, e.target, e.outcome, e.metadata, e.prev_hash]);
@@ -31,11 +23,7 @@ export const headMac = (key: Uint8Array, seq: number, hash: string): string =>
 
 export type VerifyResult = { ok: true; count: number } | { ok: false; count: number; seq: number; reason: string };
 
-export interface StoredEvent extends EventFields {
-  hash: string;
-  mac: string;
-  key_id?: string;
-}
+export type StoredEvent = EventFields & Pick<AuditEventsTable, "hash" | "mac"> & Partial<Pick<AuditEventsTable, "key_id">>;
 
 /**
  * The audit key(s) for a master key id. Events written before key ids existed ("") may verify
