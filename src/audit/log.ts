@@ -134,6 +134,8 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
     });
   }
 
+  const snapshot = () => (deps.dialect === "postgres" ? db.transaction().setIsolationLevel("repeatable read") : db.transaction());
+
   async function* allEvents(source: Db): AsyncGenerator<StoredEvent> {
     let after = 0;
     for (;;) {
@@ -206,7 +208,7 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
       return n;
     },
     async treeHead(size) {
-      return db.transaction().execute(async (trx) => {
+      return snapshot().execute(async (trx) => {
         const m = createMerkle();
         let head = GENESIS;
         for await (const e of allEvents(trx)) {
@@ -218,8 +220,9 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
       });
     },
     async verify() {
-      // One read transaction, so a concurrent append cannot make a consistent chain look torn.
-      return db.transaction().execute(async (trx) => {
+      // One snapshot (repeatable read on PostgreSQL, whose default would give each query its
+      // own), so a concurrent append cannot make a consistent chain look torn.
+      return snapshot().execute(async (trx) => {
         const head = await trx.selectFrom("audit_head").select(["seq", "hash", "mac", "key_id"]).where("id", "=", 1).executeTakeFirst();
         const users = await trx.selectFrom("users").select((eb) => eb.fn.countAll().as("n")).executeTakeFirst();
         const h = head ? { ...head, seq: Number(head.seq) } : undefined;

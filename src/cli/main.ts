@@ -178,6 +178,7 @@ audit
   .description("verify the audit chain (offline when --data-dir or --checkpoint is given)")
   .option("--data-dir <dir>", "verify this data dir's database directly, without a server")
   .option("--checkpoint <file>", "also prove the log still extends this signed checkpoint")
+  .option("--public-key <base64>", "trust checkpoints signed by this key too (e.g. a master key rotated away)")
   .addOption(jsonOpt())
   .action(async (o) => (await import("./commands/audit.js")).verify(o));
 audit

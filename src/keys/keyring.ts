@@ -99,10 +99,11 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
       })
       .onConflict((oc) => oc.columns(["user_id", "epoch"]).doNothing())
       .executeTakeFirst();
-    const created = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
-    if (created) remember(`${userId}:${epoch}`, dek);
+    // Not cached here: this runs inside the caller's transaction, which may still roll back; a
+    // DEK cached before commit could seal acknowledged writes under a key no row holds.
+    // dek() caches it after reading the committed row.
     wipe(dek);
-    return created;
+    return Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
   return {

@@ -79,6 +79,8 @@ export interface KeySet {
   auditKeys: { id: string; key: Buffer }[];
   /** Seed of the ed25519 key that signs audit checkpoints (primary master key). */
   checkpointSeed: Buffer;
+  /** Checkpoint seeds of every loaded master key, primary first: checkpoints they signed are trusted. */
+  checkpointSeeds: Buffer[];
   /** Keys sealing agent secrets, primary first (previous ones only open, during a rotation). */
   agentSecretKeys: Buffer[];
   /** Signs short-lived agent tokens (primary master key only: tokens outlive no rotation). */
@@ -95,6 +97,7 @@ export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): 
     keks: all.map((m) => ({ keyId: masterKeyId(m), kek: derivePurposeKey(m, "kek") })),
     auditKeys: all.map((m) => ({ id: masterKeyId(m), key: derivePurposeKey(m, "audit") })),
     checkpointSeed: derivePurposeKey(primary, "checkpoint"),
+    checkpointSeeds: all.map((m) => derivePurposeKey(m, "checkpoint")),
     agentSecretKeys: all.map((m) => derivePurposeKey(m, "agentSecret")),
     sessionKey: derivePurposeKey(primary, "session"),
   };

@@ -148,10 +148,9 @@ export function createEpochService(deps: EpochDeps) {
         return true;
       });
     } catch (e) {
-      if (!(e instanceof Lost)) {
-        await deps.blobs.delete(fresh.key).catch(() => undefined);
-        throw e;
-      }
+      // Lost means the transaction rolled back; any other error may have come after a commit,
+      // so the new blob is kept (the sweeper removes it if no pointer names it).
+      if (!(e instanceof Lost)) throw e;
     }
     if (!swapped) {
       // Another re-encryptor or a rotation got there first; our copy is surplus.
@@ -276,6 +275,7 @@ export function createEpochService(deps: EpochDeps) {
     const blobsByEpoch = await listBlobsByEpoch(userId, new Set(epochs.map((e) => e.epoch)));
     const destroyed: number[] = [];
     let blobsDeleted = 0;
+    try {
     for (const { epoch, state } of epochs) {
       const keys = blobsByEpoch.get(epoch) ?? [];
       if (state !== "destroyed") {
@@ -313,7 +313,10 @@ export function createEpochService(deps: EpochDeps) {
       for (const k of keys) await deps.blobs.delete(k);
       blobsDeleted += keys.length;
     }
-    if (destroyed.length > 0) await deps.compact();
+    } finally {
+      // Even when a later epoch refuses: the keys already erased must not linger in the files.
+      if (destroyed.length > 0) await deps.compact();
+    }
     return { destroyed, blobsDeleted, reencrypted };
   }
 

@@ -151,15 +151,18 @@ export function createSecretService(deps: {
             metadata: { version, epoch, blob_id: blobId, sha256: digest, size: value.length },
           });
         });
-        await deps.durable();
-        return { version, createdAt };
       } catch (e) {
-        // A concurrent put took this version number, or the epoch moved on: drop our blob and
-        // try again with a fresh version number and the current epoch.
+        // Only when the transaction surely did not commit (a version or epoch race) is our blob
+        // surplus. After any other failure the commit may have happened, and deleting the blob
+        // could break a committed pointer: it is left for the orphan sweeper instead.
+        if (!(isConflict(e) || e instanceof EpochMoved)) throw e;
         await blobs.delete(key).catch(() => undefined);
-        if (!(isConflict(e) || e instanceof EpochMoved) || attempt >= MAX_ATTEMPTS) throw e;
+        if (attempt >= MAX_ATTEMPTS) throw e;
         await backoff(attempt);
+        continue;
       }
+      await deps.durable();
+      return { version, createdAt };
     }
   }
 

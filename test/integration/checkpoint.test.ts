@@ -76,6 +76,22 @@ describe("audit checkpoints", () => {
     expect(v.stderr).toMatch(/history rewritten/);
   });
 
+  it("a checkpoint self-signed by another key, or of size 0, proves nothing", async () => {
+    const { signCheckpoint } = await import("../../src/audit/checkpoint.js");
+    const forged = path.join(work, "forged.json");
+    const cp = JSON.parse(readFileSync(cpFile, "utf8"));
+    writeFileSync(forged, JSON.stringify(signCheckpoint(Buffer.alloc(32, 3), { size: cp.size, root: cp.root, head: cp.head })));
+    const v = await cli("audit", "verify", "--checkpoint", forged);
+    expect(v.code).toBe(5);
+    expect(v.stderr).toMatch(/not signed by this deployment/);
+    // Pinning that key explicitly is the user's choice to trust it.
+    const pinned = await cli("audit", "verify", "--checkpoint", forged, "--public-key", JSON.parse(readFileSync(forged, "utf8")).public_key);
+    expect(pinned.code, pinned.stderr).toBe(0);
+    const empty = path.join(work, "empty.json");
+    writeFileSync(empty, JSON.stringify(signCheckpoint(Buffer.alloc(32, 3), { size: 0, root: "", head: "" })));
+    expect((await cli("audit", "verify", "--checkpoint", empty)).code).toBe(5);
+  });
+
   it("a tampered checkpoint fails its signature", async () => {
     const cp = JSON.parse(readFileSync(cpFile, "utf8"));
     const bad = path.join(work, "bad.json");

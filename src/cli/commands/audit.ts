@@ -16,7 +16,7 @@ async function openOffline(dataDir: string | undefined) {
   return { keys, meta, audit };
 }
 
-async function checkAgainst(file: string, off: Awaited<ReturnType<typeof openOffline>>, count: number): Promise<Verify & { checkpoint?: object }> {
+async function checkAgainst(file: string, off: Awaited<ReturnType<typeof openOffline>>, count: number, pinned?: string): Promise<Verify & { checkpoint?: object }> {
   const { readFileSync } = await import("node:fs");
   const { checkpointPublicKey, checkpointSignatureValid } = await import("../../audit/checkpoint.js");
   let cp;
@@ -26,7 +26,11 @@ async function checkAgainst(file: string, off: Awaited<ReturnType<typeof openOff
     throw new CliError(`cannot read checkpoint ${file}`, EXIT.usage, "bad_request");
   }
   const bad = (reason: string): Verify => ({ ok: false, count, seq: Math.min(Number(cp.size) || 0, count), reason: `checkpoint: ${reason}` });
-  if (cp.format !== "clawkeep-checkpoint" || cp.version !== 1 || !Number.isSafeInteger(cp.size)) return bad("not a clawkeep checkpoint v1");
+  if (cp.format !== "clawkeep-checkpoint" || cp.version !== 1 || !Number.isSafeInteger(cp.size) || cp.size < 1) return bad("not a clawkeep checkpoint v1");
+  // The signature only counts if the key is one we trust: a loaded master key's checkpoint key,
+  // or one the user pins explicitly (e.g. from before a master-key rotation).
+  const trusted = [...off.keys.checkpointSeeds.map((s) => checkpointPublicKey(s)), ...(pinned ? [pinned] : [])];
+  if (!trusted.includes(cp.public_key)) return bad("not signed by this deployment's master key (pin another with --public-key)");
   if (!checkpointSignatureValid(cp)) return bad("signature does not verify");
   if (cp.size > count) return bad(`the log has ${count} events but the checkpoint covers ${cp.size} (rolled back or truncated)`);
   const th = await off.audit.treeHead(cp.size);
@@ -35,13 +39,13 @@ async function checkAgainst(file: string, off: Awaited<ReturnType<typeof openOff
   return { ok: true, count, checkpoint: { size: cp.size, time: cp.time, signed_by_current_master_key: ours } };
 }
 
-export async function verify(o: { dataDir?: string; json?: boolean; checkpoint?: string }) {
+export async function verify(o: { dataDir?: string; json?: boolean; checkpoint?: string; publicKey?: string }) {
   let r: Verify & { checkpoint?: object };
   if (o.dataDir || o.checkpoint) {
     const off = await openOffline(o.dataDir);
     try {
       r = await off.audit.verify();
-      if (r.ok && o.checkpoint) r = await checkAgainst(o.checkpoint, off, r.count);
+      if (r.ok && o.checkpoint) r = await checkAgainst(o.checkpoint, off, r.count, o.publicKey);
     } finally {
       await off.meta.close();
     }
