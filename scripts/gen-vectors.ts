@@ -34,6 +34,7 @@ const INFO = {
   keyId: "clawkeep/key-id/v1",
   checkpoint: "clawkeep/checkpoint/v1",
   agentSecret: "clawkeep/agent-secret/v1",
+  token: "clawkeep/token/v1",
 } as const;
 const hkdf = (info: string): Buffer => Buffer.from(hkdfSync("sha256", MASTER, Buffer.alloc(0), info, 32));
 const KEK = hkdf(INFO.kek);
@@ -245,12 +246,15 @@ export function buildVectors(): Record<string, Vector> {
       reason_contains: "edited",
     },
     "api-token": {
-      format: "clawkeep API token v1",
-      description: "A token made from 32 fixed bytes, and the hash the meta store keeps.",
+      format: "clawkeep API token v1 (keyed digests, since migration 0006)",
+      description: "A token made from 32 fixed bytes, and the lookup digest and row MAC the meta store keeps for token id tok_1 of user usr_tok without expiry, under the token purpose key of the fixed master key.",
       expect: "ok",
       random_hex: hex(TOKEN_BYTES),
       token: token,
-      token_hash: createHash("sha256").update(token, "utf8").digest("hex"),
+      token_id: "tok_1",
+      user_id: "usr_tok",
+      token_hash: createHmac("sha256", hkdf(INFO.token)).update(`clawkeep/token-lookup/v1\n${token}`).digest("hex"),
+      mac: createHmac("sha256", hkdf(INFO.token)).update(`clawkeep/token-row/v1\n${token}\ntok_1\nusr_tok\n`).digest("hex"),
     },
     "blob-key": {
       format: "blob key v1",

@@ -64,7 +64,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p) });
   // A revoked credential starts a new epoch, so what is written from now on is under a key the
   // revoked holder never had a chance to see in use.
-  const users = createUserService({ db: meta.db, durable, audit, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
+  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
   const singleUse = createSingleUse(meta.db);
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
@@ -102,7 +102,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     keys,
     async close() {
       keyring.close();
-      for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
+      for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, ...keys.tokenKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
       await meta.close();
     },
   };

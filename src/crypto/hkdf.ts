@@ -10,6 +10,7 @@ export const PURPOSES = {
   keyId: "clawkeep/key-id/v1",
   checkpoint: "clawkeep/checkpoint/v1",
   agentSecret: "clawkeep/agent-secret/v1",
+  token: "clawkeep/token/v1",
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;

@@ -83,6 +83,8 @@ export interface KeySet {
   checkpointSeeds: Buffer[];
   /** Keys sealing agent secrets, primary first (previous ones only open, during a rotation). */
   agentSecretKeys: Buffer[];
+  /** Key API-token digests, primary first (earlier keys verify tokens issued before a rotation). */
+  tokenKeys: Buffer[];
   /** Signs short-lived agent tokens (primary master key only: tokens outlive no rotation). */
   sessionKey: Buffer;
 }
@@ -99,6 +101,7 @@ export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): 
     checkpointSeed: derivePurposeKey(primary, "checkpoint"),
     checkpointSeeds: all.map((m) => derivePurposeKey(m, "checkpoint")),
     agentSecretKeys: all.map((m) => derivePurposeKey(m, "agentSecret")),
+    tokenKeys: all.map((m) => derivePurposeKey(m, "token")),
     sessionKey: derivePurposeKey(primary, "session"),
   };
 }

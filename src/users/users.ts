@@ -1,12 +1,16 @@
 import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
-import { constantTimeEqual, sha256Hex } from "../crypto/bytes.js";
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB } from "../store/meta/schema.js";
 
-// Users and their API tokens. A token is `ck_` + 43 base64url characters (256 random bits); the
-// server keeps only its SHA-256, so a database dump does not yield usable tokens.
+// Users and their API tokens. A token is `ck_` + 43 base64url characters (256 random bits). The
+// server keeps only keyed digests under the `token` purpose key (docs/formats.md §4): a lookup
+// HMAC, and a row MAC binding the token to its id, user and expiry. So neither a database dump
+// nor database write access yields a usable token: a row inserted, re-pointed at another user,
+// extended or un-revoked by someone without the master key does not authenticate.
 
 export const USER_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const TOKEN_RE = /^ck_[A-Za-z0-9_-]{43}$/;
@@ -28,13 +32,26 @@ export interface UserInfo {
 const newId = (prefix: string) => `${prefix}_${randomBytes(10).toString("hex")}`;
 const newToken = () => `ck_${randomBytes(32).toString("base64url")}`;
 
+const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest("hex");
+export const tokenLookup = (key: Buffer, token: string) => hmac(key, `clawkeep/token-lookup/v1\n${token}`);
+export const tokenRowMac = (key: Buffer, token: string, r: { id: string; user_id: string; expires_at: string | null }) =>
+  hmac(key, `clawkeep/token-row/v1\n${token}\n${r.id}\n${r.user_id}\n${r.expires_at ?? ""}`);
+
+/** `tokenKeys[0]` (primary master key) makes new tokens; earlier keys still verify theirs. */
 export function createUserService(deps: {
   db: Kysely<DB>;
   durable: () => Promise<void>;
   audit: AuditLog;
+  tokenKeys: Buffer[];
   onRevocation?: (userId: string, reason: string) => Promise<unknown>;
 }) {
   const { db, audit } = deps;
+  if (!deps.tokenKeys[0]) throw new Error("user service needs a token key");
+  const tokenKey: Buffer = deps.tokenKeys[0];
+  const tokenRow = (token: string, r: { id: string; user_id: string; expires_at: string | null }) => ({
+    token_hash: tokenLookup(tokenKey, token),
+    mac: tokenRowMac(tokenKey, token, r),
+  });
 
   async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean } = {}) {
     if (!USER_RE.test(name)) throw new ClawkeepError("invalid_name", "user name must match [a-z0-9][a-z0-9_-]{0,62}");
@@ -46,7 +63,7 @@ export function createUserService(deps: {
         await trx.insertInto("users").values({ id: user.id, name, is_admin: user.admin ? 1 : 0, created_at: user.createdAt }).execute();
         await trx
           .insertInto("tokens")
-          .values({ id: tokenId, user_id: user.id, token_hash: sha256Hex(token), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
+          .values({ id: tokenId, user_id: user.id, ...tokenRow(token, { id: tokenId, user_id: user.id, expires_at: null }), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
           .execute();
         await audit.append(trx, { userId: user.id, actor: actor.actor, action: "UserCreated", target: `user/${name}`, outcome: "success", metadata: { admin: user.admin } });
         await audit.append(trx, { userId: user.id, actor: actor.actor, action: "TokenCreated", target: `token/${tokenId}`, outcome: "success" });
@@ -68,7 +85,7 @@ export function createUserService(deps: {
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto("tokens")
-        .values({ id, user_id: p.userId, token_hash: sha256Hex(token), name, created_at: now.toISOString(), expires_at: expiresAt, revoked_at: null })
+        .values({ id, user_id: p.userId, ...tokenRow(token, { id, user_id: p.userId, expires_at: expiresAt }), name, created_at: now.toISOString(), expires_at: expiresAt, revoked_at: null })
         .execute();
       await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenCreated", target: `token/${id}`, outcome: "success", metadata: { name, expires_at: expiresAt } });
     });
@@ -90,7 +107,9 @@ export function createUserService(deps: {
     await db.transaction().execute(async (trx) => {
       const res = await trx
         .updateTable("tokens")
-        .set({ revoked_at: new Date().toISOString() })
+        // Overwriting the lookup digest makes revocation final: clearing revoked_at later (with
+        // database access) cannot bring the token back.
+        .set({ revoked_at: new Date().toISOString(), token_hash: `revoked:${randomBytes(16).toString("hex")}` })
         .where("id", "=", id)
         .where("user_id", "=", p.userId)
         .where("revoked_at", "is", null)
@@ -110,17 +129,23 @@ export function createUserService(deps: {
     };
     if (!bearer) return fail("missing");
     if (!TOKEN_RE.test(bearer)) return fail("malformed");
-    const hash = sha256Hex(bearer);
-    const row = await db
-      .selectFrom("tokens")
-      .innerJoin("users", "users.id", "tokens.user_id")
-      .select(["tokens.id", "tokens.token_hash", "tokens.expires_at", "tokens.revoked_at", "users.id as user_id", "users.name", "users.is_admin"])
-      .where("tokens.token_hash", "=", hash)
-      .executeTakeFirst();
-    if (!row || !constantTimeEqual(row.token_hash, hash)) return fail("unknown");
-    if (row.revoked_at) return fail("revoked", row.user_id);
-    if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
-    return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1 };
+    // Try the primary key first; earlier master keys verify tokens issued before a rotation.
+    for (const key of deps.tokenKeys) {
+      const hash = tokenLookup(key, bearer);
+      const row = await db
+        .selectFrom("tokens")
+        .innerJoin("users", "users.id", "tokens.user_id")
+        .select(["tokens.id", "tokens.token_hash", "tokens.mac", "tokens.expires_at", "tokens.revoked_at", "users.id as user_id", "users.name", "users.is_admin"])
+        .where("tokens.token_hash", "=", hash)
+        .executeTakeFirst();
+      if (!row) continue;
+      if (!constantTimeEqual(row.token_hash, hash)) return fail("unknown");
+      if (!constantTimeEqual(row.mac, tokenRowMac(key, bearer, row))) return fail("row_mac_invalid", row.user_id);
+      if (row.revoked_at) return fail("revoked", row.user_id);
+      if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
+      return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1 };
+    }
+    return fail("unknown");
   }
 
   const hasAdmin = async () =>

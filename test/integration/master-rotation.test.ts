@@ -25,8 +25,10 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
 
     const newKey = randomBytes(32).toString("base64");
     const both = await startTestEnv({ CLAWKEEP_MASTER_KEY: newKey, CLAWKEEP_PREVIOUS_MASTER_KEYS: old.masterKey }, { dir: old.dir, masterKey: newKey, adminToken: old.adminToken, storage: { env: old.storageEnv, cleanup: async () => undefined } }, backend);
-    // During the window both keys work, and new writes already use the new key.
+    // During the window both keys work, and new writes already use the new key. API tokens
+    // cannot be re-keyed (the server never has them): they are re-issued in the window.
     await putSecret(both, token, "bot/K", "during-rotation");
+    const reissued = (await both.app.inject({ method: "POST", url: "/v1/tokens", headers: bearer(token), payload: { name: "after-rotation" } })).json().token as string;
     const r = await rotateMasterKey(both.rt);
     expect(r).toMatchObject({ deks: 1, agentSecrets: 1 });
     expect(r.events).toBeGreaterThan(0);
@@ -34,7 +36,9 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
 
     const fresh = await startTestEnv({ CLAWKEEP_MASTER_KEY: newKey }, { dir: old.dir, masterKey: newKey, adminToken: old.adminToken, storage: { env: old.storageEnv, cleanup: async () => undefined } }, backend);
     envs.push(fresh);
-    const get = async (v: number) => (await fresh.app.inject({ method: "GET", url: `/v1/secrets/bot/K?version=${v}`, headers: bearer(token) })).json().value;
+    // The token issued under the old key is refused; the re-issued one works.
+    expect((await fresh.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(token) })).statusCode).toBe(401);
+    const get = async (v: number) => (await fresh.app.inject({ method: "GET", url: `/v1/secrets/bot/K?version=${v}`, headers: bearer(reissued) })).json().value;
     expect(await get(1)).toBe("before-rotation");
     expect(await get(2)).toBe("during-rotation");
     const hs = await fresh.app.inject({ method: "POST", url: "/v1/agents/handshake", headers: { "content-type": "application/json" }, payload: buildHandshake(agent.agent_id, agent.agent_secret) });

@@ -62,9 +62,10 @@ describe.each(BACKENDS)("meta store ($name)", ({ dialect }) => {
     expect((await migrationStatus(m)).every((s) => s.applied)).toBe(true);
   });
 
-  it("upgrades a database created by the previous schema version, keeping its data", async () => {
+  it("upgrades a database created by an earlier schema version (before the version counter), keeping its data", async () => {
     const url = await freshUrl(dialect);
-    const previous = names[names.length - 2]!;
+    const previous = "0004_epochs";
+    expect(names.indexOf(previous)).toBeLessThan(names.length - 2);
     const m = open(url);
     await migrateTo(m, previous);
     const dir = tempDir();

@@ -115,7 +115,7 @@ describe("test vectors", () => {
       await meta.close();
     });
 
-    it("api-token: the stored SHA-256 authenticates the token; one changed character does not", async () => {
+    it("api-token: the stored keyed digests authenticate the token; one changed character, or a row re-pointed at another user, does not", async () => {
       const v = load("api-token.json");
       expect(v.token).toMatch(/^ck_[A-Za-z0-9_-]{43}$/);
       expect(Buffer.from(v.token.slice(3), "base64url").toString("hex")).toBe(v.random_hex);
@@ -123,14 +123,18 @@ describe("test vectors", () => {
       await meta.db.insertInto("users").values({ id: "usr_tok", name: "tok", is_admin: 0, created_at: now }).execute();
       await meta.db
         .insertInto("tokens")
-        .values({ id: "tok_1", user_id: "usr_tok", token_hash: v.token_hash, name: "v", created_at: now, expires_at: null, revoked_at: null })
+        .values({ id: v.token_id, user_id: v.user_id, token_hash: v.token_hash, mac: v.mac, name: "v", created_at: now, expires_at: null, revoked_at: null })
         .execute();
       const audit = createAuditLog({ db: meta.db, dialect: "sqlite", keys: [{ id: "k", key: Buffer.alloc(32) }], durable: () => meta.durable() });
-      const users = createUserService({ db: meta.db, durable: () => meta.durable(), audit });
+      const tokenKey = derivePurposeKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)), "token");
+      const users = createUserService({ db: meta.db, durable: () => meta.durable(), audit, tokenKeys: [tokenKey] });
       const p = await users.authenticate(v.token, "127.0.0.1");
       expect(p.userId).toBe("usr_tok");
       const other = v.token.slice(0, -1) + (v.token.endsWith("A") ? "B" : "A");
       await expect(users.authenticate(other, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
+      await meta.db.insertInto("users").values({ id: "usr_victim", name: "victim", is_admin: 0, created_at: now }).execute();
+      await meta.db.updateTable("tokens").set({ user_id: "usr_victim" }).where("id", "=", v.token_id).execute();
+      await expect(users.authenticate(v.token, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
     });
 
     it("dek-envelope-ok: the keyring unwraps the stored base64 into the DEK", async () => {

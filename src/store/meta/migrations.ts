@@ -157,12 +157,22 @@ const m0005: Migration = {
   },
 };
 
+// API tokens become keyed: the lookup digest is an HMAC under a master-derived key and each row
+// carries a MAC over (token, id, user, expiry). Tokens stored before this migration carry no MAC
+// and stop authenticating; issue new ones.
+const m0006: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("tokens").addColumn("mac", "text", (c) => c.notNull().defaultTo("")).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": m0001,
   "0002_single_use": m0002,
   "0003_agents": m0003,
   "0004_epochs": m0004,
   "0005_secret_heads": m0005,
+  "0006_keyed_tokens": m0006,
 };
 
 export const migrationProvider: MigrationProvider = {

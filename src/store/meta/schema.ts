@@ -14,6 +14,7 @@ export interface TokensTable {
   id: string;
   user_id: string;
   token_hash: string;
+  mac: string;
   name: string;
   created_at: string;
   expires_at: string | null;
