@@ -25,7 +25,7 @@ export function createFileBlobStore(root: string): BlobStore {
     async put(key, data) {
       const file = full(key);
       const dir = path.dirname(file);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const firstCreated = await mkdir(dir, { recursive: true, mode: 0o700 });
       const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
       const fh = await open(tmp, "wx", 0o600);
       try {
@@ -41,6 +41,14 @@ export function createFileBlobStore(root: string): BlobStore {
         throw e;
       }
       await fsyncDir(dir);
+      // Directories made for this blob are entries in their parents: sync those too, or a power
+      // loss could drop the new directory (and the blob with it) while its pointer survives.
+      if (firstCreated) {
+        for (let d = dir; d !== path.dirname(firstCreated); ) {
+          d = path.dirname(d);
+          await fsyncDir(d);
+        }
+      }
     },
     async get(key) {
       try {
