@@ -5,7 +5,7 @@
 // rclone's local backend does.
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, opendir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,8 +15,15 @@ import type { GetResult, Remote, RemoteObject } from "./remote.js";
 /** Suffix of in-flight uploads; listings ignore it and later runs clean such leftovers up. */
 export const PARTIAL_SUFFIX = ".clawkeep-partial";
 
+// stat() calls in flight at once while listing: enough to keep the thread pool busy.
+const STAT_BATCH = 256;
+
+const version = (st: { size: number; mtimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ino}`;
+
 export class FileRemote implements Remote {
   readonly label: string;
+  // Directories known to exist (listed or created by us): spares a mkdir per upload.
+  readonly #dirs = new Set<string>();
 
   constructor(readonly root: string) {
     this.label = `file://${root}`;
@@ -29,23 +36,34 @@ export class FileRemote implements Remote {
   }
 
   async *list(): AsyncIterable<RemoteObject> {
-    yield* this.#walk("");
-  }
-
-  async *#walk(rel: string): AsyncGenerator<RemoteObject> {
-    const dir = await opendir(path.join(this.root, rel));
-    for await (const e of dir) {
-      const key = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) yield* this.#walk(key);
-      else if (e.isFile()) {
-        const abs = path.join(this.root, key);
-        if (e.name.endsWith(PARTIAL_SUFFIX)) {
-          // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
-          await rm(abs, { force: true });
-          continue;
+    // Walk every directory first (in parallel), then stat the files in large batches.
+    const files: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      const abs = rel === "" ? this.root : path.join(this.root, rel);
+      this.#dirs.add(abs);
+      const subdirs: Promise<void>[] = [];
+      for (const e of await readdir(abs, { withFileTypes: true })) {
+        const key = rel === "" ? e.name : `${rel}/${e.name}`;
+        if (e.isDirectory()) subdirs.push(walk(key));
+        else if (e.isFile()) {
+          if (e.name.endsWith(PARTIAL_SUFFIX)) {
+            // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
+            await rm(path.join(this.root, key), { force: true });
+            continue;
+          }
+          files.push(key);
         }
-        const st = await stat(abs);
-        yield { key, size: st.size, mtimeMs: st.mtimeMs, version: `${st.size}:${st.mtimeMs}:${st.ino}` };
+      }
+      await Promise.all(subdirs);
+    };
+    await walk("");
+    for (let i = 0; i < files.length; i += STAT_BATCH) {
+      const batch = files.slice(i, i + STAT_BATCH);
+      const sts = await Promise.all(batch.map((key) => stat(path.join(this.root, key)).catch(() => undefined)));
+      for (let j = 0; j < batch.length; j++) {
+        const st = sts[j];
+        // Gone since the directory was read: as if listed a moment later.
+        if (st) yield { key: batch[j] as string, size: st.size, mtimeMs: st.mtimeMs, version: version(st) };
       }
     }
   }
@@ -54,24 +72,49 @@ export class FileRemote implements Remote {
     const abs = path.join(this.root, key);
     const st = await stat(abs).catch(() => undefined);
     if (!st) throw new ClawkeepError("not_found", `remote object vanished: ${key}`);
-    return { body: createReadStream(abs, { highWaterMark: 1 << 20 }), size: st.size, mtimeMs: st.mtimeMs };
+    return { body: createReadStream(abs, { highWaterMark: 4 << 20 }), size: st.size, mtimeMs: st.mtimeMs };
   }
 
-  async put(key: string, body: Readable, _size: number, mtimeMs: number): Promise<string> {
+  async #ensureDir(dir: string, again = false): Promise<void> {
+    if (!again && this.#dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#dirs.add(dir);
+  }
+
+  async put(key: string, body: Readable | Uint8Array, _size: number, mtimeMs: number): Promise<string> {
     const abs = path.join(this.root, key);
-    await mkdir(path.dirname(abs), { recursive: true });
-    const tmp = path.join(path.dirname(abs), `.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`);
+    const dir = path.dirname(abs);
+    const tmp = path.join(dir, `.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`);
+    const t = new Date(mtimeMs);
+    // A stream cannot be replayed after a failed open, so its directory is always made sure of.
+    await this.#ensureDir(dir, !(body instanceof Uint8Array));
     try {
-      await pipeline(body, createWriteStream(tmp, { highWaterMark: 1 << 20 }));
-      const t = new Date(mtimeMs);
+      if (body instanceof Uint8Array) {
+        // A small object in one write, with the mtime set and the version read on the descriptor.
+        const fh = await open(tmp, "wx").catch(async (e: NodeJS.ErrnoException) => {
+          if (e.code !== "ENOENT") throw e;
+          await this.#ensureDir(dir, true); // removed behind our back since we saw it
+          return open(tmp, "wx");
+        });
+        let v: string;
+        try {
+          await fh.writeFile(body);
+          await fh.utimes(t, t);
+          v = version(await fh.stat());
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, abs);
+        return v;
+      }
+      await pipeline(body, createWriteStream(tmp, { highWaterMark: 4 << 20 }));
       await utimes(tmp, t, t);
       await rename(tmp, abs);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
     }
-    const st = await stat(abs);
-    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    return version(await stat(abs));
   }
 
   async delete(key: string): Promise<void> {
@@ -84,6 +127,7 @@ export class FileRemote implements Remote {
       } catch {
         break;
       }
+      this.#dirs.delete(dir);
       dir = path.dirname(dir);
     }
   }

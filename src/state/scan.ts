@@ -3,11 +3,12 @@
 // databases are recognised by their header (sniffed only when a file is new or changed) and
 // their -wal/-shm/-journal sidecars are folded into the database's signature instead of being
 // synced: the backup snapshot already includes what they hold.
-import { lstat, opendir, readlink } from "node:fs/promises";
+import { lstat, opendir, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { isSqliteFile, SQLITE_SIDECARS } from "./sqlite.js";
 
 const SIG_SIDECARS = ["-wal", "-journal"] as const;
+const STAT_BATCH = 256;
 /** Signature suffix of a database with no WAL or journal beside it (as restored). */
 export const SQLITE_QUIET_SIG = "|-|-";
 
@@ -34,45 +35,65 @@ export type KnownKind = (path: string, sig: string) => Kind | undefined;
 
 export async function scanLocal(root: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
+  // Walk the directories (in parallel), then lstat the entries in large batches: the thread
+  // pool stays busy instead of serving one syscall at a time.
+  const found: { p: string; abs: string; link: boolean }[] = [];
   async function walk(rel: string): Promise<void> {
-    const dir = await opendir(rel === "" ? root : path.join(root, rel));
-    for await (const e of dir) {
+    const subdirs: Promise<void>[] = [];
+    for (const e of await readdir(rel === "" ? root : path.join(root, rel), { withFileTypes: true })) {
       if (rel === "" && e.name === STATE_DIR) continue;
       const p = rel === "" ? e.name : `${rel}/${e.name}`;
-      const abs = path.join(root, p);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isSymbolicLink()) {
-        const st = await lstat(abs);
-        const target = await readlink(abs);
-        raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
-      } else if (e.isFile()) {
-        const st = await lstat(abs).catch(() => undefined);
-        if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
-      }
+      if (e.isDirectory()) subdirs.push(walk(p));
+      else if (e.isSymbolicLink() || e.isFile()) found.push({ p, abs: path.join(root, p), link: e.isSymbolicLink() });
     }
+    await Promise.all(subdirs);
   }
   await walk("");
+  for (let i = 0; i < found.length; i += STAT_BATCH) {
+    await Promise.all(
+      found.slice(i, i + STAT_BATCH).map(async ({ p, abs, link }) => {
+        if (link) {
+          const st = await lstat(abs);
+          const target = await readlink(abs);
+          raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
+        } else {
+          const st = await lstat(abs).catch(() => undefined);
+          if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
+        }
+      }),
+    );
+  }
 
   const out = new Map<string, LocalEntry>();
   const sidecars = new Set<string>();
+  const sniff: { p: string; abs: string; size: number; mtimeMs: number; sig: string; sideSig: string }[] = [];
+  const add = (p: string, abs: string, size: number, mtimeMs: number, kind: Kind, sig: string, sideSig: string) => {
+    if (kind === "sqlite") {
+      sig = `${sig}|${sideSig}`;
+      for (const s of SQLITE_SIDECARS) sidecars.add(p + s);
+    }
+    out.set(p, { path: p, abs, kind, size, mtimeMs, sig });
+  };
   for (const [p, r] of raw) {
     if (r.link !== undefined) {
       const rp = p + LINK_SUFFIX;
       out.set(rp, { path: rp, abs: r.abs, kind: "link", size: r.size, mtimeMs: r.mtimeMs, sig: `${r.size}:${r.mtimeMs}`, target: r.link });
       continue;
     }
-    let sig = `${r.size}:${r.mtimeMs}`;
+    const sig = `${r.size}:${r.mtimeMs}`;
     // -shm is only a shared-memory index that readers (our own backup included) touch: leaving
     // it out of the signature keeps a quiet database from looking changed after every pass.
     const side = SIG_SIDECARS.map((s) => raw.get(p + s));
     const sideSig = side.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-")).join("|");
-    let kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig);
-    if (kind === undefined) kind = r.size >= 512 && (await isSqliteFile(r.abs)) ? "sqlite" : "file";
-    if (kind === "sqlite") {
-      sig = `${sig}|${sideSig}`;
-      for (const s of SQLITE_SIDECARS) sidecars.add(p + s);
-    }
-    out.set(p, { path: p, abs: r.abs, kind, size: r.size, mtimeMs: r.mtimeMs, sig });
+    const kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig) ?? (r.size >= 512 ? undefined : "file");
+    if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
+    else add(p, r.abs, r.size, r.mtimeMs, kind, sig, sideSig);
+  }
+  // New or changed files are sniffed for the SQLite header, a batch at a time.
+  for (let i = 0; i < sniff.length; i += STAT_BATCH) {
+    const batch = sniff.slice(i, i + STAT_BATCH);
+    const isDb = await Promise.all(batch.map((f) => isSqliteFile(f.abs)));
+    batch.forEach((f, j) => add(f.p, f.abs, f.size, f.mtimeMs, isDb[j] ? "sqlite" : "file", f.sig, f.sideSig));
   }
   for (const s of sidecars) out.delete(s);
   return out;

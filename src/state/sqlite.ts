@@ -16,6 +16,9 @@ async function openDb(file: string, opts: { readonly?: boolean } = {}): Promise<
   return new Database(file, { fileMustExist: true, timeout: 10_000, readonly: opts.readonly ?? false });
 }
 
+/** Do these first bytes of a file start with the SQLite header? */
+export const isSqliteHeader = (head: Uint8Array) => head.length >= MAGIC.length && MAGIC.equals(head.subarray(0, MAGIC.length));
+
 export async function isSqliteFile(abs: string): Promise<boolean> {
   const fh = await open(abs, "r").catch(() => undefined);
   if (!fh) return false;
