@@ -89,12 +89,8 @@ export async function scanLocal(root: string, known: KnownKind = () => undefined
     if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
     else add(p, r.abs, r.size, r.mtimeMs, kind, sig, sideSig);
   }
-  // New or changed files are sniffed for the SQLite header, a batch at a time.
-  for (let i = 0; i < sniff.length; i += STAT_BATCH) {
-    const batch = sniff.slice(i, i + STAT_BATCH);
-    const isDb = await Promise.all(batch.map((f) => isSqliteFile(f.abs)));
-    batch.forEach((f, j) => add(f.p, f.abs, f.size, f.mtimeMs, isDb[j] ? "sqlite" : "file", f.sig, f.sideSig));
-  }
+  // New or changed files are sniffed for the SQLite header.
+  for (const f of sniff) add(f.p, f.abs, f.size, f.mtimeMs, isSqliteFile(f.abs) ? "sqlite" : "file", f.sig, f.sideSig);
   for (const s of sidecars) out.delete(s);
   return out;
 }

@@ -71,9 +71,26 @@ export function checkDataKey(key: Uint8Array): void {
   if (key.length !== 32) throw new RcloneCryptError("rclone_bad_argument", "data key must be 32 bytes");
 }
 
+// Random nonces are taken from a block of CSPRNG output drawn 256 nonces at a time (one
+// system call instead of one per file); each slice is used once and wiped from the block.
+const NONCES_PER_DRAW = 256;
+let noncePool: Buffer = Buffer.alloc(0);
+let noncePos = 0;
+
+function randomNonce(): Uint8Array {
+  if (noncePos + NONCE_SIZE > noncePool.length) {
+    noncePool = randomBytes(NONCE_SIZE * NONCES_PER_DRAW);
+    noncePos = 0;
+  }
+  const n = Uint8Array.from(noncePool.subarray(noncePos, noncePos + NONCE_SIZE));
+  noncePool.fill(0, noncePos, noncePos + NONCE_SIZE);
+  noncePos += NONCE_SIZE;
+  return n;
+}
+
 /** Build the 32-byte header for a nonce (random unless given). */
 export function makeHeader(nonce?: Uint8Array): { header: Uint8Array; nonce: Uint8Array } {
-  const n = nonce === undefined ? new Uint8Array(randomBytes(NONCE_SIZE)) : Uint8Array.from(nonce);
+  const n = nonce === undefined ? randomNonce() : Uint8Array.from(nonce);
   if (n.length !== NONCE_SIZE) throw new RcloneCryptError("rclone_bad_argument", "nonce must be 24 bytes");
   const header = new Uint8Array(HEADER_SIZE);
   header.set(RCLONE_MAGIC);
