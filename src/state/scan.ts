@@ -3,12 +3,13 @@
 // databases are recognised by their header (sniffed only when a file is new or changed) and
 // their -wal/-shm/-journal sidecars are folded into the database's signature instead of being
 // synced: the backup snapshot already includes what they hold.
-import { lstat, opendir, readdir, readlink } from "node:fs/promises";
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { opendir } from "node:fs/promises";
 import path from "node:path";
 import { isSqliteFile, SQLITE_SIDECARS } from "./sqlite.js";
 
 const SIG_SIDECARS = ["-wal", "-journal"] as const;
-const STAT_BATCH = 256;
+const STAT_BATCH = 1024;
 /** Signature suffix of a database with no WAL or journal beside it (as restored). */
 export const SQLITE_QUIET_SIG = "|-|-";
 
@@ -35,34 +36,34 @@ export type KnownKind = (path: string, sig: string) => Kind | undefined;
 
 export async function scanLocal(root: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
-  // Walk the directories (in parallel), then lstat the entries in large batches: the thread
-  // pool stays busy instead of serving one syscall at a time.
-  const found: { p: string; abs: string; link: boolean }[] = [];
+  // Synchronous on purpose: the state dir is a local directory, where lstat is a few
+  // microseconds and an async call's thread-pool round trip costs several times that (and
+  // contends with the remote listing running at the same time). The event loop gets a turn
+  // every STAT_BATCH entries.
+  let n = 0;
   async function walk(rel: string): Promise<void> {
-    const subdirs: Promise<void>[] = [];
-    for (const e of await readdir(rel === "" ? root : path.join(root, rel), { withFileTypes: true })) {
+    for (const e of readdirSync(rel === "" ? root : path.join(root, rel), { withFileTypes: true })) {
       if (rel === "" && e.name === STATE_DIR) continue;
       const p = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) subdirs.push(walk(p));
-      else if (e.isSymbolicLink() || e.isFile()) found.push({ p, abs: path.join(root, p), link: e.isSymbolicLink() });
+      const abs = path.join(root, p);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isSymbolicLink()) {
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        let target: string | undefined;
+        try {
+          target = readlinkSync(abs);
+        } catch {
+          /* gone since the directory was read */
+        }
+        if (st && target !== undefined) raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
+      } else if (e.isFile()) {
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
+      }
+      if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await Promise.all(subdirs);
   }
   await walk("");
-  for (let i = 0; i < found.length; i += STAT_BATCH) {
-    await Promise.all(
-      found.slice(i, i + STAT_BATCH).map(async ({ p, abs, link }) => {
-        if (link) {
-          const st = await lstat(abs);
-          const target = await readlink(abs);
-          raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
-        } else {
-          const st = await lstat(abs).catch(() => undefined);
-          if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
-        }
-      }),
-    );
-  }
 
   const out = new Map<string, LocalEntry>();
   const sidecars = new Set<string>();
