@@ -1,26 +1,35 @@
 // The crypt layer over a Remote: plain paths <-> rclone crypt names (standard mode, base32,
 // directory names encrypted — rclone's defaults) and streaming rclone crypt contents. Keys come
 // from the seed's variables via resolveCryptSecrets; nothing here ever logs them.
+//
+// scrypt runs once per process, in the background: openState starts it and returns, so the
+// local scan and the remote listing overlap it, and only code that needs a key awaits it.
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import {
   createDecryptStream,
-  createEncryptStream,
   decryptedSize,
   deriveRcloneKeys,
+  encryptContents,
   encryptedSize,
   RcloneNameCipher,
 } from "../crypto/rclone/index.js";
 import { ClawkeepError } from "../errors.js";
 import { resolveCryptSecrets, StateKeyError } from "./keys.js";
+import type { Manifest } from "./manifest.js";
 import { openRemote, type Remote, type RemoteObject } from "./remote.js";
 
-export interface StateContext {
-  readonly remote: Remote;
+export interface CryptKeys {
   readonly names: RcloneNameCipher;
   readonly dataKey: Uint8Array;
   /** A one-way fingerprint of the keys, so a manifest made under other keys is not trusted. */
   readonly keyId: string;
+}
+
+export interface StateContext {
+  readonly remote: Remote;
+  /** Derived once per process (scrypt); await it only where a key is needed. */
+  readonly keys: Promise<CryptKeys>;
 }
 
 export interface PlainObject {
@@ -38,26 +47,48 @@ export async function openState(remoteUrl: string, env: NodeJS.ProcessEnv): Prom
     if (e instanceof StateKeyError) throw new ClawkeepError("config_invalid", "MASTER_KEY (or MASTER_KEY_FILE, or RCLONE_CRYPT_PASSWORD) is not set");
     throw new ClawkeepError("config_invalid", "RCLONE_CRYPT_PASSWORD(2) is not a valid rclone-obscured value");
   }
-  const keys = await deriveRcloneKeys(secrets.password, secrets.password2);
-  const keyId = createHash("sha256").update("clawkeep-state-key-id\0").update(keys.dataKey).update(keys.nameKey).digest("hex").slice(0, 16);
+  const keys = deriveRcloneKeys(secrets.password, secrets.password2).then((k) => ({
+    names: new RcloneNameCipher(k),
+    dataKey: k.dataKey,
+    keyId: createHash("sha256").update("clawkeep-state-key-id\0").update(k.dataKey).update(k.nameKey).digest("hex").slice(0, 16),
+  }));
+  keys.catch(() => undefined); // surfaced where it is awaited; never an unhandled rejection
   const remote = await openRemote(remoteUrl, env);
-  return { remote, names: new RcloneNameCipher(keys), dataKey: keys.dataKey, keyId };
+  return { remote, keys };
+}
+
+/** The whole remote listing, fetched once. */
+export async function listRemote(ctx: StateContext): Promise<RemoteObject[]> {
+  const out: RemoteObject[] = [];
+  for await (const obj of ctx.remote.list()) out.push(obj);
+  return out;
 }
 
 /**
- * List the remote with decrypted names. Names that do not decrypt are counted and left alone
- * (never deleted); if there are objects and none decrypts, the keys are wrong and we stop.
+ * Give listed objects their plain paths. A name the manifest recorded (it is tied to these
+ * keys) is looked up instead of decrypted, so an unchanged tree needs no name decryption at
+ * all. Names that do not decrypt are counted and left alone (never deleted); if there are
+ * objects and none decrypts, the keys are wrong and we stop.
  */
-export async function listPlain(ctx: StateContext): Promise<{ files: Map<string, PlainObject>; undecryptable: number }> {
+export function plainListing(
+  keys: CryptKeys,
+  label: string,
+  objs: readonly RemoteObject[],
+  m: Manifest,
+): { files: Map<string, PlainObject>; undecryptable: number } {
+  const known = new Map<string, string>();
+  for (const [p, e] of Object.entries(m.files)) if (e.enc !== undefined) known.set(e.enc, p);
   const files = new Map<string, PlainObject>();
   let undecryptable = 0;
-  for await (const obj of ctx.remote.list()) {
-    let path: string;
-    try {
-      path = ctx.names.decryptFilePath(obj.key);
-    } catch {
-      undecryptable++;
-      continue;
+  for (const obj of objs) {
+    let path = known.get(obj.key);
+    if (path === undefined) {
+      try {
+        path = keys.names.decryptFilePath(obj.key);
+      } catch {
+        undecryptable++;
+        continue;
+      }
     }
     let plainSize = Number.NaN;
     try {
@@ -70,26 +101,35 @@ export async function listPlain(ctx: StateContext): Promise<{ files: Map<string,
   if (files.size === 0 && undecryptable > 0) {
     throw new ClawkeepError(
       "integrity_error",
-      `none of the ${undecryptable} object names in ${ctx.remote.label} decrypts with these keys: wrong MASTER_KEY or RCLONE_CRYPT_PASSWORD(2)?`,
+      `none of the ${undecryptable} object names in ${label} decrypts with these keys: wrong MASTER_KEY or RCLONE_CRYPT_PASSWORD(2)?`,
     );
   }
   return { files, undecryptable };
 }
 
-/** Encrypt `source` (exactly `size` plaintext bytes) to the object for `path`. */
-export function putPlain(ctx: StateContext, path: string, source: Readable, size: number, mtimeMs: number): Promise<string> {
-  const enc = createEncryptStream(ctx.dataKey);
-  source.on("error", (e) => enc.destroy(e));
-  return ctx.remote.put(ctx.names.encryptFilePath(path), source.pipe(enc), encryptedSize(size), mtimeMs);
+/** The encrypted object name for `path` (the manifest's copy when it has one). */
+export function objectName(keys: CryptKeys, m: Manifest, path: string): string {
+  return m.files[path]?.enc ?? keys.names.encryptFilePath(path);
+}
+
+/** Upload an already encrypted stream (exactly encryptedSize(size) bytes) to `key`. */
+export function putEncrypted(ctx: StateContext, key: string, body: Readable, size: number, mtimeMs: number): Promise<string> {
+  return ctx.remote.put(key, body, encryptedSize(size), mtimeMs);
+}
+
+/** Encrypt a small plaintext in one go and upload it to `key`. */
+export function putSmall(ctx: StateContext, keys: CryptKeys, key: string, plain: Uint8Array, mtimeMs: number): Promise<string> {
+  const enc = encryptContents(keys.dataKey, plain);
+  return ctx.remote.put(key, enc, enc.length, mtimeMs);
 }
 
 /** Open the decrypted contents of a listed object; errors from the stream are typed rclone errors. */
-export async function getPlain(ctx: StateContext, o: PlainObject): Promise<{ body: Readable; mtimeMs: number | undefined }> {
+export async function getPlain(ctx: StateContext, keys: CryptKeys, o: PlainObject): Promise<{ body: Readable; mtimeMs: number | undefined }> {
   if (Number.isNaN(o.plainSize)) {
     throw new ClawkeepError("integrity_error", `remote object for ${o.path} is truncated (impossible encrypted size ${o.obj.size})`);
   }
   const r = await ctx.remote.get(o.obj.key);
-  const dec = createDecryptStream(ctx.dataKey);
+  const dec = createDecryptStream(keys.dataKey);
   r.body.on("error", (e) => dec.destroy(e));
   return { body: r.body.pipe(dec), mtimeMs: r.mtimeMs ?? o.obj.mtimeMs };
 }

@@ -2,7 +2,8 @@
 // when the two were last known equal. A path whose local signature and remote version both
 // still match is skipped without reading or downloading anything. The manifest is tied to the
 // remote and to a key fingerprint, so a different remote or key starts from scratch; it is
-// written atomically (temp + rename) and often, so an interrupted run resumes where it stopped.
+// written atomically (temp + rename) at most once a second during a run and at its end (not at
+// all if nothing changed), so an interrupted run resumes close to where it stopped.
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Kind, STATE_DIR } from "./scan.js";
@@ -11,6 +12,8 @@ export interface ManifestEntry {
   sig: string;
   kind: Kind;
   version: string;
+  /** The object's encrypted name, so an unchanged tree is matched without decrypting names. */
+  enc?: string;
 }
 
 export interface Manifest {
@@ -22,23 +25,42 @@ export interface Manifest {
 
 export const stateDir = (root: string) => path.join(root, STATE_DIR);
 
-export async function loadManifest(root: string, remote: string, keyId: string): Promise<Manifest> {
-  const fresh: Manifest = { v: 1, remote, keyId, files: {} };
+// What was last read or written, so a run that changed nothing does not rewrite the file.
+const lastText = new WeakMap<Manifest, string>();
+
+/**
+ * The manifest for this remote and key fingerprint, or a fresh one. With `keyId` undefined the
+ * fingerprint is not checked yet (keys are still being derived): pass the result through
+ * {@link trustManifest} before relying on remote versions or names in it.
+ */
+export async function loadManifest(root: string, remote: string, keyId?: string): Promise<Manifest> {
+  const fresh: Manifest = { v: 1, remote, keyId: keyId ?? "", files: {} };
   try {
-    const m = JSON.parse(await readFile(path.join(stateDir(root), "manifest.json"), "utf8")) as Manifest;
-    if (m.v !== 1 || m.remote !== remote || m.keyId !== keyId || typeof m.files !== "object") return fresh;
+    const text = await readFile(path.join(stateDir(root), "manifest.json"), "utf8");
+    const m = JSON.parse(text) as Manifest;
+    if (m.v !== 1 || m.remote !== remote || (keyId !== undefined && m.keyId !== keyId) || typeof m.files !== "object") return fresh;
+    lastText.set(m, text);
     return m;
   } catch {
     return fresh;
   }
 }
 
+/** `m` if it was made under the keys with fingerprint `keyId`, else a fresh manifest. */
+export function trustManifest(m: Manifest, keyId: string): Manifest {
+  if (m.keyId === keyId) return m;
+  return { v: 1, remote: m.remote, keyId, files: {} };
+}
+
 export async function saveManifest(root: string, m: Manifest): Promise<void> {
+  const text = JSON.stringify(m);
+  if (lastText.get(m) === text) return;
   const dir = stateDir(root);
   await mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `manifest.json.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(m));
+  await writeFile(tmp, text);
   await rename(tmp, path.join(dir, "manifest.json"));
+  lastText.set(m, text);
 }
 
 /** Saves at most every `ms` while a run progresses, and on demand at the end. */

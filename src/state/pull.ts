@@ -6,11 +6,11 @@ import { createWriteStream } from "node:fs";
 import { lstat, mkdir, rm, stat, utimes } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { ClawkeepError } from "../errors.js";
-import { getPlain, listPlain, type PlainObject, type StateContext } from "./crypt.js";
-import { loadManifest, saveManifest } from "./manifest.js";
+import { type CryptKeys, getPlain, listRemote, type PlainObject, plainListing, type StateContext } from "./crypt.js";
+import { loadManifest, saveManifest, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
 import { type Kind, LINK_SUFFIX, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
-import { integrityCheck, isSqliteFile } from "./sqlite.js";
+import { integrityCheck, isSqliteHeader } from "./sqlite.js";
 import { applyJournal, commitStaged, loadStagingIndex, localTarget, newStagedName, saveStagingIndex, type Staged, stagingDir } from "./staging.js";
 import { chain, Counter, type Summary, transferError } from "./transfer.js";
 
@@ -26,18 +26,26 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   await mkdir(o.local, { recursive: true });
   await applyJournal(o.local); // finish a commit a crash interrupted
   await ctx.remote.check({ create: false });
-  const { files: remote, undecryptable } = await listPlain(ctx);
-  const m = await loadManifest(o.local, ctx.remote.label, ctx.keyId);
-  const local = await scanLocal(o.local, (p, sig) => (m.files[p]?.sig === sig ? m.files[p]?.kind : undefined));
+  // Listing, scan and key derivation overlap; the manifest is trusted once the keys match it.
+  const raw = await loadManifest(o.local, ctx.remote.label);
+  const [objs, local, keys] = await Promise.all([
+    listRemote(ctx),
+    scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined)),
+    ctx.keys,
+  ]);
+  const m = trustManifest(raw, keys.keyId);
+  const { files: remote, undecryptable } = plainListing(keys, ctx.remote.label, objs, m);
 
   const todo: PlainObject[] = [];
   let skipped = 0;
   for (const r of remote.values()) {
     const e = local.get(r.path);
     const known = m.files[r.path];
-    if (known && e && known.version === r.obj.version && known.sig === e.sig) skipped++;
-    else if (!known && e && e.kind !== "sqlite" && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
-      m.files[r.path] = { sig: e.sig, kind: e.kind, version: r.obj.version };
+    if (known && e && known.version === r.obj.version && known.sig === e.sig) {
+      known.enc ??= r.obj.key;
+      skipped++;
+    } else if (!known && e && e.kind !== "sqlite" && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
+      m.files[r.path] = { sig: e.sig, kind: e.kind, version: r.obj.version, enc: r.obj.key };
       skipped++;
     } else todo.push(r);
   }
@@ -55,6 +63,11 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   const index = await loadStagingIndex(o.local);
   const staged: Staged[] = [];
   let bytes = 0;
+  // The staging index is what lets a re-run resume: written at most once a second while
+  // downloading, and once more when the downloads stop, however they stop.
+  let lastSave = Date.now();
+  let saving: Promise<void> = Promise.resolve();
+  const saveIndex = () => (saving = saving.then(() => saveStagingIndex(o.local, index)));
   await o.progress.start(todo.length, todo.reduce((a, r) => a + (r.plainSize || 0), 0));
   try {
     await runPool(todo, o.transfers, async (r) => {
@@ -64,17 +77,22 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
         return;
       }
       try {
-        const s = await stageOne(ctx, o, r);
+        const s = await stageOne(ctx, keys, o, r);
         bytes += r.plainSize;
         staged.push(s);
         index[r.path] = s;
-        await saveStagingIndex(o.local, index);
+        if (Date.now() - lastSave >= 1000) {
+          lastSave = Date.now();
+          await saveIndex();
+        }
         o.progress.file("restored", r.path, r.plainSize);
       } catch (e) {
         throw transferError(e, r.path);
       }
     });
+    await saveIndex();
   } catch (e) {
+    await saveIndex().catch(() => undefined);
     const ce = e as ClawkeepError;
     // A full disk cannot be resumed from: free the space the staged copies hold.
     if (/disk full/.test(ce.message)) await rm(stagingDir(o.local), { recursive: true, force: true });
@@ -87,7 +105,7 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   for (const s of staged) {
     const st = await lstat(localTarget(o.local, s.path, s.kind));
     const sig = `${st.size}:${st.mtimeMs}${s.kind === "sqlite" ? SQLITE_QUIET_SIG : ""}`;
-    m.files[s.path] = { sig, kind: s.kind, version: s.version };
+    m.files[s.path] = { sig, kind: s.kind, version: s.version, enc: remote.get(s.path)?.obj.key };
   }
   for (const p of Object.keys(m.files)) if (!remote.has(p)) delete m.files[p];
   await saveManifest(o.local, m);
@@ -105,10 +123,10 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   };
 }
 
-async function stageOne(ctx: StateContext, o: PullOptions, r: PlainObject): Promise<Staged> {
+async function stageOne(ctx: StateContext, keys: CryptKeys, o: PullOptions, r: PlainObject): Promise<Staged> {
   const file = newStagedName(o.local);
   try {
-    const { body, mtimeMs } = await getPlain(ctx, r);
+    const { body, mtimeMs } = await getPlain(ctx, keys, r);
     const count = new Counter((n) => o.progress.bytes(n));
     await pipeline(chain(body, count), createWriteStream(file, { highWaterMark: 1 << 20 }));
     // rclone crypt has no length field: a cut on a chunk boundary decrypts cleanly, so the
@@ -117,7 +135,7 @@ async function stageOne(ctx: StateContext, o: PullOptions, r: PlainObject): Prom
       throw new ClawkeepError("integrity_error", `remote object for ${r.path} is truncated (${count.count} of ${r.plainSize} bytes)`);
     }
     let kind: Kind = r.path.endsWith(LINK_SUFFIX) ? "link" : "file";
-    if (kind === "file" && (await isSqliteFile(file))) {
+    if (kind === "file" && isSqliteHeader(count.head)) {
       kind = "sqlite";
       const ok = await integrityCheck(file);
       if (ok !== "ok") throw new ClawkeepError("integrity_error", `restored SQLite database ${r.path} fails integrity_check: ${ok.slice(0, 200)}`);

@@ -4,17 +4,17 @@
 // with no local counterpart are deleted afterwards (unless disabled), and only when every
 // upload succeeded. Objects whose names do not decrypt are never touched.
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, rm, stat } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync, type Stats } from "node:fs";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
 import { ClawkeepError } from "../errors.js";
-import { listPlain, putPlain, removePlain, type StateContext } from "./crypt.js";
-import { loadManifest, manifestSaver, stateDir } from "./manifest.js";
+import { type CryptKeys, listRemote, objectName, plainListing, putEncrypted, putSmall, removePlain, type StateContext } from "./crypt.js";
+import { EncryptedFileReader } from "./file-reader.js";
+import { loadManifest, type Manifest, manifestSaver, stateDir, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
 import { type LocalEntry, scanLocal } from "./scan.js";
 import { snapshotSqlite } from "./sqlite.js";
-import { chain, Counter, type Summary, transferError } from "./transfer.js";
+import { type Summary, transferError } from "./transfer.js";
 
 export interface PushOptions {
   local: string;
@@ -23,14 +23,24 @@ export interface PushOptions {
   progress: Progress;
 }
 
+/** Files up to this size are read, encrypted and stored in one piece, without streams. */
+const SMALL_FILE = 1 << 20;
+
 export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> {
   const t0 = Date.now();
   const st = await stat(o.local).catch(() => undefined);
   if (!st?.isDirectory()) throw new ClawkeepError("not_found", `local directory ${o.local} does not exist`);
   await ctx.remote.check({ create: true });
-  const m = await loadManifest(o.local, ctx.remote.label, ctx.keyId);
-  const local = await scanLocal(o.local, (p, sig) => (m.files[p]?.sig === sig ? m.files[p]?.kind : undefined));
-  const { files: remote, undecryptable } = await listPlain(ctx);
+  // The scan, the listing and the key derivation run at the same time; the manifest's remote
+  // half is trusted only once the keys are known to be the ones it was made with.
+  const raw = await loadManifest(o.local, ctx.remote.label);
+  const [local, objs, keys] = await Promise.all([
+    scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined)),
+    listRemote(ctx),
+    ctx.keys,
+  ]);
+  const m = trustManifest(raw, keys.keyId);
+  const { files: remote, undecryptable } = plainListing(keys, ctx.remote.label, objs, m);
 
   const todo: LocalEntry[] = [];
   let skipped = 0;
@@ -38,10 +48,11 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
     const r = remote.get(e.path);
     const known = m.files[e.path];
     if (known && r && known.sig === e.sig && known.version === r.obj.version) {
+      known.enc ??= r.obj.key; // a manifest from before names were recorded
       skipped++;
     } else if (!known && r && e.kind !== "sqlite" && r.plainSize === e.size && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
       // Same size and mtime as an object we did not write (e.g. rclone did): adopt it.
-      m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.obj.version };
+      m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.obj.version, enc: r.obj.key };
       skipped++;
     } else todo.push(e);
   }
@@ -51,13 +62,20 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   let bytes = 0;
   let changed = 0;
   await o.progress.start(todo.length, todo.reduce((a, e) => a + e.size, 0));
+  // Small files do synchronous local I/O (see readSmall): give timers, signals and progress
+  // output a turn of the event loop every few milliseconds.
+  let lastYield = Date.now();
   try {
     await runPool(todo, o.transfers, async (e) => {
+      if (Date.now() - lastYield >= 5) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = Date.now();
+      }
       try {
-        const r = await uploadOne(ctx, o, e);
+        const r = await uploadOne(ctx, keys, m, o, e);
         bytes += r.bytes;
         if (r.version === undefined) changed++;
-        else m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.version };
+        else m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.version, enc: r.enc };
         saver.touch();
         o.progress.file("uploaded", e.path, r.bytes);
       } catch (err) {
@@ -88,12 +106,42 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   };
 }
 
-/** Upload one entry; `version` is undefined when the file changed while it was read. */
-async function uploadOne(ctx: StateContext, o: PushOptions, e: LocalEntry): Promise<{ bytes: number; version: string | undefined }> {
-  const count = new Counter((n) => o.progress.bytes(n));
+interface Uploaded {
+  bytes: number;
+  /** Undefined when the file changed while it was read. */
+  version: string | undefined;
+  enc: string;
+}
+
+/**
+ * Read up to `size` (at most SMALL_FILE) bytes of a local file and stat it on the same
+ * descriptor afterwards. Synchronous on purpose: for a small file the thread-pool round trips
+ * of four async calls cost far more than the reads themselves; the caller yields between files.
+ */
+function readSmall(abs: string, size: number): { body: Buffer; after: Stats } {
+  const fd = openSync(abs, "r");
+  try {
+    const buf = Buffer.allocUnsafeSlow(size);
+    let n = 0;
+    while (n < size) {
+      const got = readSync(fd, buf, n, size - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return { body: buf.subarray(0, n), after: fstatSync(fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Upload one entry to its encrypted name. */
+async function uploadOne(ctx: StateContext, keys: CryptKeys, m: Manifest, o: PushOptions, e: LocalEntry): Promise<Uploaded> {
+  const enc = objectName(keys, m, e.path);
   if (e.kind === "link") {
-    const version = await putPlain(ctx, e.path, chain(Readable.from([Buffer.from(e.target ?? "")]), count), e.size, e.mtimeMs);
-    return { bytes: count.count, version };
+    const body = Buffer.from(e.target ?? "");
+    const version = await putSmall(ctx, keys, enc, body, e.mtimeMs);
+    o.progress.bytes(body.length);
+    return { bytes: body.length, version, enc };
   }
   if (e.kind === "sqlite") {
     const tmpDir = path.join(stateDir(o.local), "snapshots");
@@ -101,22 +149,34 @@ async function uploadOne(ctx: StateContext, o: PushOptions, e: LocalEntry): Prom
     const snap = path.join(tmpDir, `${randomBytes(8).toString("hex")}.db`);
     try {
       await snapshotSqlite(e.abs, snap);
-      const size = (await stat(snap)).size;
-      const version = await putPlain(ctx, e.path, chain(createReadStream(snap, { highWaterMark: 1 << 20 }), count), size, e.mtimeMs);
-      return { bytes: count.count, version };
+      const fh = await open(snap, "r");
+      try {
+        const size = (await fh.stat()).size;
+        const reader = new EncryptedFileReader(fh, size, keys.dataKey, (n) => o.progress.bytes(n));
+        const version = await putEncrypted(ctx, enc, reader, size, e.mtimeMs);
+        return { bytes: reader.bytesRead, version, enc };
+      } finally {
+        await fh.close();
+      }
     } finally {
       await rm(snap, { force: true });
     }
   }
-  // Read through one descriptor and only the size we scanned, then check the file did not
-  // change meanwhile; if it did, the object is still a whole file, but we send it again later.
+  // Read through one descriptor and only the size we scanned, then check on that descriptor
+  // that the file did not change meanwhile; if it did, the object is still a whole file, but
+  // we send it again later.
+  const same = (read: number, after: Stats) => read === e.size && after.size === e.size && after.mtimeMs === e.mtimeMs;
+  if (e.size <= SMALL_FILE) {
+    const { body, after } = readSmall(e.abs, e.size);
+    o.progress.bytes(body.length);
+    const version = await putSmall(ctx, keys, enc, body, e.mtimeMs);
+    return { bytes: body.length, version: same(body.length, after) ? version : undefined, enc };
+  }
   const fh = await open(e.abs, "r");
-  const body = e.size === 0 ? Readable.from([]) : fh.createReadStream({ start: 0, end: e.size - 1, highWaterMark: 1 << 20, autoClose: false });
   try {
-    const version = await putPlain(ctx, e.path, chain(body, count), e.size, e.mtimeMs);
-    const after = await lstat(e.abs).catch(() => undefined);
-    const same = count.count === e.size && after !== undefined && after.size === e.size && after.mtimeMs === e.mtimeMs;
-    return { bytes: count.count, version: same ? version : undefined };
+    const reader = new EncryptedFileReader(fh, e.size, keys.dataKey, (n) => o.progress.bytes(n));
+    const version = await putEncrypted(ctx, enc, reader, e.size, e.mtimeMs);
+    return { bytes: reader.bytesRead, version: same(reader.bytesRead, await fh.stat()) ? version : undefined, enc };
   } finally {
     await fh.close();
   }

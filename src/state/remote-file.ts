@@ -4,8 +4,20 @@
 // leaves a partial object under a real name; the file's mtime carries the plaintext mtime as
 // rclone's local backend does.
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, opendir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  futimesSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { mkdir, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,8 +27,19 @@ import type { GetResult, Remote, RemoteObject } from "./remote.js";
 /** Suffix of in-flight uploads; listings ignore it and later runs clean such leftovers up. */
 export const PARTIAL_SUFFIX = ".clawkeep-partial";
 
+// Listing entries between two turns of the event loop.
+const STAT_BATCH = 1024;
+
+// Temp names: a random per-process prefix and a counter (unique without a CSPRNG call each).
+const TMP_PREFIX = randomBytes(6).toString("hex");
+let tmpSeq = 0;
+
+const version = (st: { size: number; mtimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ino}`;
+
 export class FileRemote implements Remote {
   readonly label: string;
+  // Directories known to exist (listed or created by us): spares a mkdir per upload.
+  readonly #dirs = new Set<string>();
 
   constructor(readonly root: string) {
     this.label = `file://${root}`;
@@ -28,50 +51,93 @@ export class FileRemote implements Remote {
     if (!st?.isDirectory()) throw new ClawkeepError("not_found", `remote directory ${this.root} does not exist`);
   }
 
+  // Synchronous directory reads and stats, with a turn of the event loop every STAT_BATCH
+  // entries: on a local disk an async stat's thread-pool round trip costs several times the
+  // system call (measured: 10,000 stats take ~70 ms this way, ~230 ms through the pool). On a
+  // network mount the stats would not overlap; S3 is the remote meant for networked storage.
   async *list(): AsyncIterable<RemoteObject> {
-    yield* this.#walk("");
-  }
-
-  async *#walk(rel: string): AsyncGenerator<RemoteObject> {
-    const dir = await opendir(path.join(this.root, rel));
-    for await (const e of dir) {
-      const key = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) yield* this.#walk(key);
-      else if (e.isFile()) {
-        const abs = path.join(this.root, key);
-        if (e.name.endsWith(PARTIAL_SUFFIX)) {
-          // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
-          await rm(abs, { force: true });
-          continue;
+    let n = 0;
+    const root = this.root;
+    const dirs = this.#dirs;
+    async function* walk(rel: string): AsyncGenerator<RemoteObject> {
+      const abs = rel === "" ? root : path.join(root, rel);
+      dirs.add(abs);
+      for (const e of readdirSync(abs, { withFileTypes: true })) {
+        const key = rel === "" ? e.name : `${rel}/${e.name}`;
+        if (e.isDirectory()) yield* walk(key);
+        else if (e.isFile()) {
+          const file = path.join(root, key);
+          if (e.name.endsWith(PARTIAL_SUFFIX)) {
+            // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
+            rmSync(file, { force: true });
+            continue;
+          }
+          // Gone since the directory was read: as if listed a moment later.
+          const st = statSync(file, { throwIfNoEntry: false });
+          if (st) yield { key, size: st.size, mtimeMs: st.mtimeMs, version: version(st) };
+          if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         }
-        const st = await stat(abs);
-        yield { key, size: st.size, mtimeMs: st.mtimeMs, version: `${st.size}:${st.mtimeMs}:${st.ino}` };
       }
     }
+    yield* walk("");
   }
 
   async get(key: string): Promise<GetResult> {
     const abs = path.join(this.root, key);
     const st = await stat(abs).catch(() => undefined);
     if (!st) throw new ClawkeepError("not_found", `remote object vanished: ${key}`);
-    return { body: createReadStream(abs, { highWaterMark: 1 << 20 }), size: st.size, mtimeMs: st.mtimeMs };
+    return { body: createReadStream(abs, { highWaterMark: 4 << 20 }), size: st.size, mtimeMs: st.mtimeMs };
   }
 
-  async put(key: string, body: Readable, _size: number, mtimeMs: number): Promise<string> {
+  async #ensureDir(dir: string, again = false): Promise<void> {
+    if (!again && this.#dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#dirs.add(dir);
+  }
+
+  async put(key: string, body: Readable | Uint8Array, _size: number, mtimeMs: number): Promise<string> {
     const abs = path.join(this.root, key);
-    await mkdir(path.dirname(abs), { recursive: true });
-    const tmp = path.join(path.dirname(abs), `.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`);
+    const dir = path.dirname(abs);
+    const tmp = path.join(dir, `.${TMP_PREFIX}${(tmpSeq++).toString(36)}${PARTIAL_SUFFIX}`);
+    const t = new Date(mtimeMs);
+    // A stream cannot be replayed after a failed open, so its directory is always made sure of.
+    await this.#ensureDir(dir, !(body instanceof Uint8Array));
     try {
-      await pipeline(body, createWriteStream(tmp, { highWaterMark: 1 << 20 }));
-      const t = new Date(mtimeMs);
+      if (body instanceof Uint8Array) return await this.#putSmall(dir, tmp, abs, body, t);
+      await pipeline(body, createWriteStream(tmp, { highWaterMark: 4 << 20 }));
       await utimes(tmp, t, t);
       await rename(tmp, abs);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
     }
-    const st = await stat(abs);
-    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    return version(await stat(abs));
+  }
+
+  // A small object (at most 1 MiB) in one write, the mtime set and the version read on the
+  // descriptor. These calls are synchronous on purpose: for a small file on a local disk the
+  // thread-pool round trip of each async call costs several times the system call itself, and
+  // that per-file overhead is what limits many-small-files throughput. The caller yields to
+  // the event loop between files.
+  async #putSmall(dir: string, tmp: string, abs: string, body: Uint8Array, t: Date): Promise<string> {
+    let fd: number;
+    try {
+      fd = openSync(tmp, "wx");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      await this.#ensureDir(dir, true); // removed behind our back since we saw it
+      fd = openSync(tmp, "wx");
+    }
+    let v: string;
+    try {
+      for (let off = 0; off < body.length; ) off += writeSync(fd, body, off, body.length - off);
+      futimesSync(fd, t, t);
+      v = version(fstatSync(fd));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, abs);
+    return v;
   }
 
   async delete(key: string): Promise<void> {
@@ -84,6 +150,7 @@ export class FileRemote implements Remote {
       } catch {
         break;
       }
+      this.#dirs.delete(dir);
       dir = path.dirname(dir);
     }
   }

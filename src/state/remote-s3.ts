@@ -70,7 +70,7 @@ export class S3Remote implements Remote {
     }
   }
 
-  async put(key: string, body: Readable, _size: number, mtimeMs: number): Promise<string> {
+  async put(key: string, body: Readable | Uint8Array, _size: number, mtimeMs: number): Promise<string> {
     // lib-storage sends one PUT for small bodies and a multipart upload (at most queueSize parts
     // in memory) for large ones, so memory stays bounded whatever the file size.
     const up = new Upload({

@@ -33,11 +33,11 @@ export interface Remote {
   list(): AsyncIterable<RemoteObject>;
   get(key: string): Promise<GetResult>;
   /**
-   * Store `body` under `key` so a reader sees either the old object or the whole new one,
-   * never a partial one. `mtimeMs` is the plaintext's mtime, kept the way rclone keeps it.
-   * Returns the new object's version.
+   * Store `body` (a stream, or a small object already in memory) under `key` so a reader sees
+   * either the old object or the whole new one, never a partial one. `mtimeMs` is the
+   * plaintext's mtime, kept the way rclone keeps it. Returns the new object's version.
    */
-  put(key: string, body: Readable, size: number, mtimeMs: number): Promise<string>;
+  put(key: string, body: Readable | Uint8Array, size: number, mtimeMs: number): Promise<string>;
   delete(key: string): Promise<void>;
   close(): void;
 }

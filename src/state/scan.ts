@@ -3,11 +3,13 @@
 // databases are recognised by their header (sniffed only when a file is new or changed) and
 // their -wal/-shm/-journal sidecars are folded into the database's signature instead of being
 // synced: the backup snapshot already includes what they hold.
-import { lstat, opendir, readlink } from "node:fs/promises";
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { opendir } from "node:fs/promises";
 import path from "node:path";
 import { isSqliteFile, SQLITE_SIDECARS } from "./sqlite.js";
 
 const SIG_SIDECARS = ["-wal", "-journal"] as const;
+const STAT_BATCH = 1024;
 /** Signature suffix of a database with no WAL or journal beside it (as restored). */
 export const SQLITE_QUIET_SIG = "|-|-";
 
@@ -34,46 +36,62 @@ export type KnownKind = (path: string, sig: string) => Kind | undefined;
 
 export async function scanLocal(root: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
+  // Synchronous on purpose: the state dir is a local directory, where lstat is a few
+  // microseconds and an async call's thread-pool round trip costs several times that (and
+  // contends with the remote listing running at the same time). The event loop gets a turn
+  // every STAT_BATCH entries.
+  let n = 0;
   async function walk(rel: string): Promise<void> {
-    const dir = await opendir(rel === "" ? root : path.join(root, rel));
-    for await (const e of dir) {
+    for (const e of readdirSync(rel === "" ? root : path.join(root, rel), { withFileTypes: true })) {
       if (rel === "" && e.name === STATE_DIR) continue;
       const p = rel === "" ? e.name : `${rel}/${e.name}`;
       const abs = path.join(root, p);
       if (e.isDirectory()) await walk(p);
       else if (e.isSymbolicLink()) {
-        const st = await lstat(abs);
-        const target = await readlink(abs);
-        raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        let target: string | undefined;
+        try {
+          target = readlinkSync(abs);
+        } catch {
+          /* gone since the directory was read */
+        }
+        if (st && target !== undefined) raw.set(p, { abs, size: Buffer.byteLength(target), mtimeMs: st.mtimeMs, link: target });
       } else if (e.isFile()) {
-        const st = await lstat(abs).catch(() => undefined);
+        const st = lstatSync(abs, { throwIfNoEntry: false });
         if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
       }
+      if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
   await walk("");
 
   const out = new Map<string, LocalEntry>();
   const sidecars = new Set<string>();
+  const sniff: { p: string; abs: string; size: number; mtimeMs: number; sig: string; sideSig: string }[] = [];
+  const add = (p: string, abs: string, size: number, mtimeMs: number, kind: Kind, sig: string, sideSig: string) => {
+    if (kind === "sqlite") {
+      sig = `${sig}|${sideSig}`;
+      for (const s of SQLITE_SIDECARS) sidecars.add(p + s);
+    }
+    out.set(p, { path: p, abs, kind, size, mtimeMs, sig });
+  };
   for (const [p, r] of raw) {
     if (r.link !== undefined) {
       const rp = p + LINK_SUFFIX;
       out.set(rp, { path: rp, abs: r.abs, kind: "link", size: r.size, mtimeMs: r.mtimeMs, sig: `${r.size}:${r.mtimeMs}`, target: r.link });
       continue;
     }
-    let sig = `${r.size}:${r.mtimeMs}`;
+    const sig = `${r.size}:${r.mtimeMs}`;
     // -shm is only a shared-memory index that readers (our own backup included) touch: leaving
     // it out of the signature keeps a quiet database from looking changed after every pass.
     const side = SIG_SIDECARS.map((s) => raw.get(p + s));
     const sideSig = side.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-")).join("|");
-    let kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig);
-    if (kind === undefined) kind = r.size >= 512 && (await isSqliteFile(r.abs)) ? "sqlite" : "file";
-    if (kind === "sqlite") {
-      sig = `${sig}|${sideSig}`;
-      for (const s of SQLITE_SIDECARS) sidecars.add(p + s);
-    }
-    out.set(p, { path: p, abs: r.abs, kind, size: r.size, mtimeMs: r.mtimeMs, sig });
+    const kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig) ?? (r.size >= 512 ? undefined : "file");
+    if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
+    else add(p, r.abs, r.size, r.mtimeMs, kind, sig, sideSig);
   }
+  // New or changed files are sniffed for the SQLite header.
+  for (const f of sniff) add(f.p, f.abs, f.size, f.mtimeMs, isSqliteFile(f.abs) ? "sqlite" : "file", f.sig, f.sideSig);
   for (const s of sidecars) out.delete(s);
   return out;
 }

@@ -2,7 +2,7 @@
 // WAL holds committed data the main file lacks). So databases are read through SQLite's online
 // backup API, which yields a consistent snapshot of every committed transaction, and restored
 // files are checked with PRAGMA integrity_check before they replace anything.
-import { open } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 
 const MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 /** Files SQLite keeps next to a database; the backup already contains what they hold. */
@@ -16,15 +16,27 @@ async function openDb(file: string, opts: { readonly?: boolean } = {}): Promise<
   return new Database(file, { fileMustExist: true, timeout: 10_000, readonly: opts.readonly ?? false });
 }
 
-export async function isSqliteFile(abs: string): Promise<boolean> {
-  const fh = await open(abs, "r").catch(() => undefined);
-  if (!fh) return false;
+/** Do these first bytes of a file start with the SQLite header? */
+export const isSqliteHeader = (head: Uint8Array) => head.length >= MAGIC.length && MAGIC.equals(head.subarray(0, MAGIC.length));
+
+/**
+ * Does the file start with the SQLite header? Synchronous: three system calls on a local file,
+ * where an async round trip through the thread pool would cost more than the work.
+ */
+export function isSqliteFile(abs: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(abs, "r");
+  } catch {
+    return false;
+  }
   try {
     const buf = Buffer.alloc(MAGIC.length);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return bytesRead === MAGIC.length && buf.equals(MAGIC);
+    return readSync(fd, buf, 0, buf.length, 0) === MAGIC.length && buf.equals(MAGIC);
+  } catch {
+    return false;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

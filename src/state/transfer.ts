@@ -19,15 +19,18 @@ export interface Summary {
   changedDuringRead: number;
 }
 
-/** Passes bytes through, counting them and reporting each piece. */
+/** Passes bytes through, counting them, keeping the first 16 and reporting each piece. */
 export class Counter extends Transform {
   count = 0;
+  /** The first bytes that went through (up to 16): enough to recognise a SQLite file. */
+  head: Buffer = Buffer.alloc(0);
 
   constructor(private readonly onBytes: (n: number) => void) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.head.length < 16) this.head = Buffer.concat([this.head, chunk.subarray(0, 16 - this.head.length)]);
     this.count += chunk.length;
     this.onBytes(chunk.length);
     cb(null, chunk);

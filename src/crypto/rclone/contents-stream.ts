@@ -1,66 +1,41 @@
 // Streaming rclone crypt contents (reference §2), for objects too big to hold in memory. Each
-// direction is a small state machine that holds at most one chunk of pending input; the
+// direction is a small state machine that holds at most one chunk of pending input and seals or
+// opens whole chunks straight from the caller's buffer into one output piece per call; the
 // Transform and async-generator front-ends are thin wrappers around it, and the byte layout is
 // the same as the whole-buffer helpers in contents.ts (the tests compare them).
 import { Transform, type TransformCallback } from "node:stream";
 import {
   CHUNK_CIPHER_SIZE,
   CHUNK_PLAIN_SIZE,
+  CHUNK_TAG_SIZE,
   checkDataKey,
   type EncryptOptions,
   HEADER_SIZE,
   makeHeader,
   nonceIncrement,
-  openChunk,
+  openChunkInto,
   parseHeader,
-  sealChunk,
+  sealChunkInto,
 } from "./contents.js";
 import { RcloneCryptError } from "./errors.js";
 
-// Collects input into fixed-size pieces without ever holding more than one piece.
-class Framer {
-  readonly #buf: Uint8Array;
-  #len = 0;
+// Output pieces are fully overwritten, so they need not be zero-filled first.
+const alloc = (n: number): Uint8Array => Buffer.allocUnsafeSlow(n);
 
-  constructor(size: number) {
-    this.#buf = new Uint8Array(size);
-  }
-
-  get length(): number {
-    return this.#len;
-  }
-
-  /** Feed `data`; `emit` gets each completed piece (a view that is reused afterwards). */
-  push(data: Uint8Array, emit: (piece: Uint8Array) => void): void {
-    let off = 0;
-    while (off < data.length) {
-      const take = Math.min(this.#buf.length - this.#len, data.length - off);
-      this.#buf.set(data.subarray(off, off + take), this.#len);
-      this.#len += take;
-      off += take;
-      if (this.#len === this.#buf.length) {
-        this.#len = 0;
-        emit(this.#buf);
-      }
-    }
-  }
-
-  /** Take what is left (possibly empty) and reset. */
-  drain(): Uint8Array {
-    const rest = this.#buf.slice(0, this.#len);
-    this.#len = 0;
-    return rest;
-  }
-}
-
-/** Receives output pieces as soon as they exist; each piece is a fresh array. */
+/**
+ * Receives output pieces as soon as they exist; each piece is a fresh array the receiver may
+ * keep. One `write` yields at most one piece (plus the header on the first call), covering
+ * every chunk the input completed, so large writes cost one allocation and no copying.
+ */
 export type Sink = (piece: Uint8Array) => void;
 
 /** Incremental encryptor: `write` plaintext, then `end`; ciphertext goes to the sink. */
 export class ContentEncryptor {
   readonly #key: Uint8Array;
   readonly #nonce: Uint8Array;
-  readonly #framer = new Framer(CHUNK_PLAIN_SIZE);
+  // A chunk's worth of input that has not completed a chunk yet (at most one chunk is held).
+  readonly #pending = new Uint8Array(CHUNK_PLAIN_SIZE);
+  #pendingLen = 0;
   #header: Uint8Array | undefined;
 
   constructor(key: Uint8Array, options: EncryptOptions = {}) {
@@ -71,28 +46,53 @@ export class ContentEncryptor {
     this.#nonce = nonce;
   }
 
-  #start(sink: Sink): void {
-    if (this.#header !== undefined) {
-      sink(this.#header);
-      this.#header = undefined;
-    }
+  #seal(plain: Uint8Array, out: Uint8Array, o: number): number {
+    sealChunkInto(this.#key, this.#nonce, plain, out.subarray(o, o + plain.length + CHUNK_TAG_SIZE));
+    nonceIncrement(this.#nonce);
+    return o + plain.length + CHUNK_TAG_SIZE;
   }
 
-  #seal(piece: Uint8Array, sink: Sink): void {
-    sink(sealChunk(this.#key, this.#nonce, piece));
-    nonceIncrement(this.#nonce);
+  // A new output piece with the header in front if it has not been sent yet.
+  #open(body: number): { out: Uint8Array; o: number } {
+    const h = this.#header;
+    this.#header = undefined;
+    const out = alloc((h?.length ?? 0) + body);
+    if (h) out.set(h);
+    return { out, o: h?.length ?? 0 };
   }
 
   write(data: Uint8Array, sink: Sink): void {
-    this.#start(sink);
-    this.#framer.push(data, (piece) => this.#seal(piece, sink));
+    const full = Math.floor((this.#pendingLen + data.length) / CHUNK_PLAIN_SIZE);
+    let off = 0;
+    if (full > 0 || this.#header) {
+      const { out } = this.#open(full * CHUNK_CIPHER_SIZE);
+      let o = out.length - full * CHUNK_CIPHER_SIZE;
+      if (full > 0) {
+        if (this.#pendingLen > 0) {
+          off = CHUNK_PLAIN_SIZE - this.#pendingLen;
+          this.#pending.set(data.subarray(0, off), this.#pendingLen);
+          this.#pendingLen = 0;
+          o = this.#seal(this.#pending, out, o);
+        }
+        // Whole chunks are sealed straight from the caller's buffer, with no copy.
+        while (data.length - off >= CHUNK_PLAIN_SIZE) {
+          o = this.#seal(data.subarray(off, off + CHUNK_PLAIN_SIZE), out, o);
+          off += CHUNK_PLAIN_SIZE;
+        }
+      }
+      if (out.length > 0) sink(out);
+    }
+    this.#pending.set(data.subarray(off), this.#pendingLen);
+    this.#pendingLen += data.length - off;
   }
 
   end(sink: Sink): void {
-    this.#start(sink);
-    const rest = this.#framer.drain();
     // A zero-length piece is never written: an empty file is the bare header.
-    if (rest.length > 0) this.#seal(rest, sink);
+    const n = this.#pendingLen;
+    const { out, o } = this.#open(n > 0 ? n + CHUNK_TAG_SIZE : 0);
+    if (n > 0) this.#seal(this.#pending.subarray(0, n), out, o);
+    this.#pendingLen = 0;
+    if (out.length > 0) sink(out);
   }
 }
 
@@ -103,23 +103,17 @@ export class ContentEncryptor {
 export class ContentDecryptor {
   readonly #key: Uint8Array;
   #nonce: Uint8Array | undefined;
-  #framer = new Framer(HEADER_SIZE);
+  readonly #header = new Uint8Array(HEADER_SIZE);
+  #headerLen = 0;
+  // A sealed chunk that the input has not completed yet.
+  readonly #pending = new Uint8Array(CHUNK_CIPHER_SIZE);
+  #pendingLen = 0;
   #index = 0;
   #failed = false;
 
   constructor(key: Uint8Array) {
     checkDataKey(key);
     this.#key = Uint8Array.from(key);
-  }
-
-  #piece(piece: Uint8Array, sink: Sink): void {
-    if (this.#nonce === undefined) {
-      this.#nonce = parseHeader(piece);
-      this.#framer = new Framer(CHUNK_CIPHER_SIZE);
-      return;
-    }
-    sink(openChunk(this.#key, this.#nonce, piece, this.#index++));
-    nonceIncrement(this.#nonce);
   }
 
   // After one failure the stream is dead: later input must not produce plaintext either.
@@ -133,23 +127,62 @@ export class ContentDecryptor {
     }
   }
 
+  #openInto(sealed: Uint8Array, out: Uint8Array, o: number): number {
+    const n = Math.max(0, sealed.length - CHUNK_TAG_SIZE);
+    openChunkInto(this.#key, this.#nonce as Uint8Array, sealed, this.#index, out.subarray(o, o + n));
+    this.#index++;
+    nonceIncrement(this.#nonce as Uint8Array);
+    return o + n;
+  }
+
   write(data: Uint8Array, sink: Sink): void {
     this.#guard(() => {
       let off = 0;
-      // The header framer is swapped for the chunk framer mid-buffer, so feed the header part first.
       if (this.#nonce === undefined) {
-        off = Math.min(HEADER_SIZE - this.#framer.length, data.length);
-        this.#framer.push(data.subarray(0, off), (p) => this.#piece(p, sink));
+        off = Math.min(HEADER_SIZE - this.#headerLen, data.length);
+        this.#header.set(data.subarray(0, off), this.#headerLen);
+        this.#headerLen += off;
+        if (this.#headerLen < HEADER_SIZE) return;
+        this.#nonce = parseHeader(this.#header);
       }
-      this.#framer.push(data.subarray(off), (p) => this.#piece(p, sink));
+      const full = Math.floor((this.#pendingLen + data.length - off) / CHUNK_CIPHER_SIZE);
+      if (full > 0) {
+        const out = alloc(full * CHUNK_PLAIN_SIZE);
+        let o = 0;
+        try {
+          if (this.#pendingLen > 0) {
+            const take = CHUNK_CIPHER_SIZE - this.#pendingLen;
+            this.#pending.set(data.subarray(off, off + take), this.#pendingLen);
+            off += take;
+            this.#pendingLen = 0;
+            o = this.#openInto(this.#pending, out, o);
+          }
+          while (data.length - off >= CHUNK_CIPHER_SIZE) {
+            o = this.#openInto(data.subarray(off, off + CHUNK_CIPHER_SIZE), out, o);
+            off += CHUNK_CIPHER_SIZE;
+          }
+        } catch (e) {
+          // Deliver the chunks that verified (as a copy: the rest of `out` is uninitialised).
+          if (o > 0) sink(out.slice(0, o));
+          throw e;
+        }
+        sink(out);
+      }
+      this.#pending.set(data.subarray(off), this.#pendingLen);
+      this.#pendingLen += data.length - off;
     });
   }
 
   end(sink: Sink): void {
     this.#guard(() => {
       if (this.#nonce === undefined) throw new RcloneCryptError("rclone_truncated", "file is too short to be encrypted");
-      const rest = this.#framer.drain();
-      if (rest.length > 0) sink(openChunk(this.#key, this.#nonce, rest, this.#index++));
+      const n = this.#pendingLen;
+      this.#pendingLen = 0;
+      if (n === 0) return;
+      if (n <= CHUNK_TAG_SIZE) throw new RcloneCryptError("rclone_truncated", `chunk ${this.#index} is too short to hold any data`);
+      const out = alloc(n - CHUNK_TAG_SIZE);
+      this.#openInto(this.#pending.subarray(0, n), out, 0);
+      sink(out);
     });
   }
 }

@@ -3,7 +3,7 @@
 // on file names only. `directory_name_encryption = false` leaves every directory segment alone.
 // Standard-mode names are deterministic, so encrypt and decrypt are exact inverses and both
 // directions are checked against rclone's own output in the tests.
-import { emeTransform } from "./eme.js";
+import { EmeCipher } from "./eme.js";
 import { RcloneCryptError } from "./errors.js";
 import type { RcloneKeys } from "./keys.js";
 import { type FilenameEncoding, type NameCodec, nameCodec } from "./name-encoding.js";
@@ -28,6 +28,9 @@ const MAX_PADDED = 128 * BLOCK;
 /** The fixed suffix of `off` mode in rclone 1.60. */
 export const OFF_MODE_SUFFIX = ".bin";
 
+// Per-segment memo: a directory name recurs for every file below it. Bounded; cleared when full.
+const SEGMENT_CACHE_MAX = 8192;
+
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -48,20 +51,27 @@ function pkcs7Unpad(b: Uint8Array): Uint8Array {
   return b.subarray(0, b.length - n);
 }
 
+function remember(cache: Map<string, string>, k: string, v: string): void {
+  if (cache.size >= SEGMENT_CACHE_MAX) cache.clear();
+  cache.set(k, v);
+}
+
 export class RcloneNameCipher {
   readonly filenameEncryption: FilenameEncryption;
   readonly directoryNameEncryption: boolean;
   readonly filenameEncoding: FilenameEncoding;
   readonly #nameKey: Uint8Array;
-  readonly #tweak: Uint8Array;
+  readonly #eme: EmeCipher;
   readonly #codec: NameCodec;
+  readonly #encCache = new Map<string, string>();
+  readonly #decCache = new Map<string, string>();
 
   constructor(keys: Pick<RcloneKeys, "nameKey" | "nameTweak">, options: NameOptions = {}) {
     this.filenameEncryption = options.filenameEncryption ?? "standard";
     this.directoryNameEncryption = options.directoryNameEncryption ?? true;
     this.filenameEncoding = options.filenameEncoding ?? "base32";
     this.#nameKey = Uint8Array.from(keys.nameKey);
-    this.#tweak = Uint8Array.from(keys.nameTweak);
+    this.#eme = new EmeCipher(this.#nameKey, keys.nameTweak);
     this.#codec = nameCodec(this.filenameEncoding);
   }
 
@@ -71,7 +81,7 @@ export class RcloneNameCipher {
     if (plain.length >= MAX_PADDED) {
       throw new RcloneCryptError("rclone_name_too_long", "name segment exceeds 2047 bytes");
     }
-    return this.#codec.encode(emeTransform(this.#nameKey, this.#tweak, pkcs7Pad(plain), "encrypt"));
+    return this.#codec.encode(this.#eme.transform(pkcs7Pad(plain), "encrypt"));
   }
 
   /** Standard-mode decryption of one segment to raw bytes. */
@@ -81,23 +91,34 @@ export class RcloneNameCipher {
     if (raw.length === 0 || raw.length % BLOCK !== 0 || raw.length > MAX_PADDED) {
       throw new RcloneCryptError("rclone_bad_name", "encrypted name has an impossible length");
     }
-    return pkcs7Unpad(emeTransform(this.#nameKey, this.#tweak, raw, "decrypt"));
+    return pkcs7Unpad(this.#eme.transform(raw, "decrypt"));
   }
 
   encryptSegment(plain: string): string {
-    return this.filenameEncryption === "obfuscate"
+    const hit = this.#encCache.get(plain);
+    if (hit !== undefined) return hit;
+    const out = this.filenameEncryption === "obfuscate"
       ? obfuscateSegment(plain, this.#nameKey)
       : this.encryptSegmentBytes(utf8.encode(plain));
+    remember(this.#encCache, plain, out);
+    return out;
   }
 
   decryptSegment(encrypted: string): string {
-    if (this.filenameEncryption === "obfuscate") return deobfuscateSegment(encrypted, this.#nameKey);
-    const bytes = this.decryptSegmentBytes(encrypted);
-    try {
-      return strictUtf8.decode(bytes);
-    } catch {
-      throw new RcloneCryptError("rclone_name_not_utf8", "decrypted name is not UTF-8; use decryptSegmentBytes");
+    const hit = this.#decCache.get(encrypted);
+    if (hit !== undefined) return hit;
+    let out: string;
+    if (this.filenameEncryption === "obfuscate") out = deobfuscateSegment(encrypted, this.#nameKey);
+    else {
+      const bytes = this.decryptSegmentBytes(encrypted);
+      try {
+        out = strictUtf8.decode(bytes);
+      } catch {
+        throw new RcloneCryptError("rclone_name_not_utf8", "decrypted name is not UTF-8; use decryptSegmentBytes");
+      }
     }
+    remember(this.#decCache, encrypted, out);
+    return out;
   }
 
   // Shared walk for files and (when enabled) directories: rclone applies the version-tag rule
