@@ -62,13 +62,14 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable });
   const epochs = createEpochService({ db: meta.db, durable, blobs, keyring, audit, compact: () => meta.compact() });
   const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p) });
-  // A revoked credential starts a new epoch, so what is written from now on is under a key the
-  // revoked holder never had a chance to see in use.
-  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, onRevocation: (userId, reason) => epochs.rotate(userId, reason) });
+  // Every revocation (a token, an agent secret, a disabled agent, a support grant) starts a new
+  // epoch, so what is written from then on is under a key the revoked party never saw in use.
+  const onRevocation = (userId: string, reason: string) => epochs.rotate(userId, reason);
+  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
-  const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys });
+  const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
-  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents });
+  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, onRevocation });
   const agentAccess = createAgentAccess({
     registry: agents,
     audit,

@@ -40,7 +40,14 @@ export function checkAgentName(name: string): string {
  * `secretKeys[0]` (from the primary master key) seals; every key opens, so agent secrets sealed
  * under a previous master key keep working during a master-key rotation, which re-seals them.
  */
-export function createAgentRegistry(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog; secretKeys: Buffer[] }) {
+export function createAgentRegistry(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  audit: AuditLog;
+  secretKeys: Buffer[];
+  /** Called after a revocation (secret rotated, agent disabled): the composition root starts a new epoch. */
+  onRevocation?: (userId: string, reason: string) => Promise<unknown>;
+}) {
   const { db, audit } = deps;
   if (!deps.secretKeys[0]) throw new Error("agent registry needs a key");
   const secretKey: Buffer = deps.secretKeys[0];
@@ -138,6 +145,7 @@ export function createAgentRegistry(deps: { db: Kysely<DB>; durable: () => Promi
       await audit.append(trx, { userId: c.userId, actor: c.actor, action: "AgentSecretRotated", target: `agent/${row.name}`, outcome: "success", metadata: { agent_id: row.id, generation } });
     });
     await deps.durable();
+    await deps.onRevocation?.(c.userId, "agent_secret_rotated");
     return { agent: info({ ...row, secret_generation: generation, updated_at: now }), secret };
   }
 
@@ -150,6 +158,7 @@ export function createAgentRegistry(deps: { db: Kysely<DB>; durable: () => Promi
       await audit.append(trx, { userId: c.userId, actor: c.actor, action, target: `agent/${row.name}`, outcome: "success", metadata: { agent_id: row.id } });
     });
     await deps.durable();
+    if (status === "disabled") await deps.onRevocation?.(c.userId, "agent_disabled");
     return info({ ...row, status, updated_at: now });
   }
 

@@ -34,7 +34,13 @@ export function normalizePublicKey(input: string): string {
   return key;
 }
 
-export function createSupportAccess(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog; registry: AgentRegistry }) {
+export function createSupportAccess(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  audit: AuditLog;
+  registry: AgentRegistry;
+  onRevocation?: (userId: string, reason: string) => Promise<unknown>;
+}) {
   const { db, audit, registry } = deps;
 
   async function grant(c: Caller, agentName: string, body: { publicKey: string; operator?: string; ttlSeconds?: number }): Promise<GrantInfo> {
@@ -85,6 +91,7 @@ export function createSupportAccess(deps: { db: Kysely<DB>; durable: () => Promi
       return trx.selectFrom("support_grants").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
     });
     await deps.durable();
+    await deps.onRevocation?.(c.userId, "support_revoked");
     return info(row);
   }
 

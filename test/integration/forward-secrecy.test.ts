@@ -114,6 +114,23 @@ describe.each(BACKENDS)("epoch lifecycle ($name)", (backend) => {
     await expect(env.rt.epochs.destroyBefore(userId, 3, { forceReencrypt: false })).rejects.toThrow(/current epoch/);
   });
 
+  it("disabling an agent, rotating its secret and revoking a support grant each start a new epoch", async () => {
+    env = await startTestEnv({}, undefined, backend);
+    const token = await createUser(env, "alice");
+    await putSecret(env, token, "bot/K", "v");
+    const userId = (await env.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(token) })).json().user.id as string;
+    await env.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(token), payload: { name: "bot" } });
+    const reasons = async () => (await env.rt.audit.list({ limit: 1000 })).filter((e) => e.action === "EpochRotated").map((e) => e.metadata.reason);
+    expect((await env.app.inject({ method: "POST", url: "/v1/agents/bot/rotate-secret", headers: bearer(token) })).statusCode).toBe(200);
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl support@example";
+    const g = await env.app.inject({ method: "POST", url: "/v1/agents/bot/support-access", headers: bearer(token), payload: { public_key: key } });
+    expect(g.statusCode, g.body).toBeLessThan(300);
+    expect((await env.app.inject({ method: "DELETE", url: `/v1/agents/bot/support-access/${g.json().id}`, headers: bearer(token) })).statusCode).toBe(200);
+    expect((await env.app.inject({ method: "POST", url: "/v1/agents/bot/disable", headers: bearer(token) })).statusCode).toBe(200);
+    expect(await reasons()).toEqual(["agent_secret_rotated", "support_revoked", "agent_disabled"]);
+    expect(await env.rt.epochs.current(userId)).toBe(4);
+  });
+
   it("revoking a token starts a new epoch", async () => {
     env = await startTestEnv({}, undefined, backend);
     const token = await createUser(env, "alice");
