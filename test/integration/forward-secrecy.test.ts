@@ -131,6 +131,24 @@ describe.each(BACKENDS)("epoch lifecycle ($name)", (backend) => {
     expect(await env.rt.epochs.current(userId)).toBe(4);
   });
 
+  it("scheduled rotation: epochs older than the period, or past the seal limit, rotate once", async () => {
+    env = await startTestEnv({}, undefined, backend);
+    const alice = await createUser(env, "alice");
+    const bob = await createUser(env, "bob");
+    await putSecret(env, alice, "bot/K", "a");
+    await putSecret(env, bob, "bot/K", "b");
+    // Nothing is due yet (admin, alice and bob each hold a fresh epoch, or none).
+    expect(await env.rt.epochs.rotateDue({ maxAgeSeconds: 3600, maxSeals: 2 ** 30 })).toBe(0);
+    // A seal limit of 1 makes alice's and bob's epochs (1 seal each) due ...
+    expect(await env.rt.epochs.rotateDue({ maxAgeSeconds: 3600, maxSeals: 1 })).toBe(2);
+    // ... once: their new epochs have not sealed anything yet.
+    expect(await env.rt.epochs.rotateDue({ maxAgeSeconds: 3600, maxSeals: 1 })).toBe(0);
+    // An age limit of 0 makes every active epoch due.
+    expect(await env.rt.epochs.rotateDue({ maxAgeSeconds: 0, maxSeals: 2 ** 30 })).toBe(2);
+    const reasons = (await env.rt.audit.list({ limit: 1000 })).filter((e) => e.action === "EpochRotated").map((e) => e.metadata.reason);
+    expect(reasons).toEqual(["schedule", "schedule", "schedule", "schedule"]);
+  });
+
   it("revoking a token starts a new epoch", async () => {
     env = await startTestEnv({}, undefined, backend);
     const token = await createUser(env, "alice");
