@@ -156,6 +156,7 @@ async function runSize(n: number, dir: string): Promise<SizeResult> {
       user: { id: userId },
     } = await rt.users.createUser({ userId: null, actor: "bench" }, "bench"));
     const caller = { userId, actor: "bench" };
+    await rt.agents.create(caller, AGENT);
     let next = 0;
     let lastLog = Date.now();
     const t0 = performance.now();

@@ -92,6 +92,7 @@ async function main(): Promise<void> {
   const admin = readFileSync(path.join(dataDir, "admin.token"), "utf8").trim();
   const { token } = (await call(base, admin, "POST", "/v1/users", { name: "bench" })) as { token: string };
   const value = randomBytes(64);
+  await call(base, token, "POST", "/v1/agents", { name: "bench" });
   await call(base, token, "PUT", "/v1/secrets/bench/API_KEY", value);
   const check = (await call(base, token, "GET", "/v1/secrets/bench/API_KEY")) as { value: string; encoding: string };
   if (!Buffer.from(check.value, check.encoding as BufferEncoding).equals(value)) throw new Error("the stored secret does not read back");

@@ -258,6 +258,7 @@ async function runSetup(setup: Setup, masterKey: string): Promise<SetupResult> {
     const admin = readFileSync(path.join(dir, "node1", "admin.token"), "utf8").trim();
     const { token } = (await call(bases[0]!, admin, "POST", "/v1/users", { name: "bench" })) as { token: string };
     const value = randomBytes(64);
+    await call(bases[0]!, token, "POST", "/v1/agents", { name: "bench" });
     await call(bases[0]!, token, "PUT", "/v1/secrets/bench/API_KEY", value);
     for (const b of bases) {
       const check = (await call(b, token, "GET", "/v1/secrets/bench/API_KEY")) as { value: string; encoding: string };

@@ -24,7 +24,11 @@ export const ERROR_CODES = {
   },
   handshake_bad_signature: { status: 401, description: "An agent handshake signature does not verify, or the agent is unknown (the two are indistinguishable)." },
   handshake_replay: { status: 401, description: "An agent handshake nonce was already used (on any node) within the window." },
-  agent_disabled: { status: 403, description: "The agent is disabled: its handshakes and tokens are refused." },
+  agent_disabled: { status: 403, description: "The agent is disabled: its handshakes and tokens are refused, and no secret can be written for it." },
+  agent_not_registered: {
+    status: 404,
+    description: "The `<agent>` of `<agent>/<NAME>` is not a registered agent of yours: register it first with `clawkeep agent create`.",
+  },
   config_invalid: { status: 500, description: "The configuration is invalid; the message names the variable." },
   unavailable: { status: 503, description: "A storage backend is unavailable." },
   internal: { status: 500, description: "An unexpected error. The detail is only in the server log." },

@@ -20,6 +20,7 @@ export function exitCodeFor(code: string | undefined): number {
     case "unsupported_media_type":
       return EXIT.usage;
     case "not_found":
+    case "agent_not_registered":
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":

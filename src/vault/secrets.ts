@@ -106,10 +106,19 @@ export function createSecretService(deps: {
     throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
   }
 
+  // The <agent> of a secret is a registered agent of the same user: a typo'd agent name must not
+  // silently create secrets no agent will ever read.
+  async function requireActiveAgent(userId: string, agent: string): Promise<void> {
+    const row = await db.selectFrom("agents").select("status").where("user_id", "=", userId).where("name", "=", agent).executeTakeFirst();
+    if (!row) throw new ClawkeepError("agent_not_registered", `no agent named ${agent}: register it first (clawkeep agent create ${agent})`);
+    if (row.status !== "active") throw new ClawkeepError("agent_disabled", `agent ${agent} is disabled`);
+  }
+
   async function put(c: Caller, agentIn: string, nameIn: string, value: Uint8Array): Promise<{ version: number; createdAt: string }> {
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
     if (value.length > deps.maxBytes) throw new ClawkeepError("value_too_large", `value is larger than ${deps.maxBytes} bytes`);
+    await requireActiveAgent(c.userId, agent);
     return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value));
   }
 

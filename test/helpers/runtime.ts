@@ -126,13 +126,26 @@ export async function createUser(env: TestEnv, name: string): Promise<string> {
   return (r.json() as { token: string }).token;
 }
 
+/** Registers agent `name` for the token's user unless it already is (secrets need a registered agent). */
+export async function ensureAgent(env: TestEnv, token: string, name: string): Promise<void> {
+  const r = await env.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(token), payload: { name } });
+  if (r.statusCode !== 201 && r.statusCode !== 409) throw new Error(`ensureAgent ${r.statusCode} ${r.body}`);
+}
+
 export async function putSecret(env: TestEnv, token: string, ref: string, value: Buffer | string) {
-  const r = await env.app.inject({
-    method: "PUT",
-    url: `/v1/secrets/${ref}`,
-    headers: { ...bearer(token), "content-type": "application/octet-stream" },
-    payload: Buffer.from(value),
-  });
+  const put = () =>
+    env.app.inject({
+      method: "PUT",
+      url: `/v1/secrets/${ref}`,
+      headers: { ...bearer(token), "content-type": "application/octet-stream" },
+      payload: Buffer.from(value),
+    });
+  let r = await put();
+  // Tests about values, not agents: register the agent on first use.
+  if (r.statusCode === 404 && (r.json() as { error: { code: string } }).error.code === "agent_not_registered") {
+    await ensureAgent(env, token, ref.split("/")[0]!);
+    r = await put();
+  }
   if (r.statusCode !== 201) throw new Error(`put ${r.statusCode} ${r.body}`);
   return r.json() as { version: number };
 }

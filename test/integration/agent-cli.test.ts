@@ -30,6 +30,7 @@ beforeAll(async () => {
   passFile = path.join(dir, "pass");
   writeFileSync(passFile, `${PASS}\n`, { mode: 0o600 });
   agentEnv = { CLAWKEEP_ADDR: server.url, CLAWKEEP_AGENT_ID: j.agent_id!, CLAWKEEP_AGENT_SECRET: j.agent_secret!, ENCRYPTION_SECRET: PASS, CLAWKEEP_TOKEN: "" };
+  expect((await runCli(["agent", "create", "other-bot"], { env: user })).code).toBe(0);
   for (const [ref, value] of [["deploy-bot/PLAIN_KEY", "plain-value-1"], ["deploy-bot/TRICKY", TRICKY], ["other-bot/NOT_MINE", "nope"]]) {
     expect((await runCli(["secret", "put", ref!], { env: user, input: value })).code).toBe(0);
   }

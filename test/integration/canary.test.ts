@@ -35,6 +35,9 @@ beforeAll(async () => {
   const u = await fetch(`${server.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "canary" }) });
   const { token } = (await u.json()) as { token: string };
   const auth = { authorization: `Bearer ${token}` };
+  for (let a = 0; a < 4; a++) {
+    await fetch(`${server.url}/v1/agents`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: `agent-${a}` }) });
+  }
   for (let i = 0; i < 200; i++) {
     const c = `CANARY_${randomBytes(12).toString("hex")}`;
     canaries.push(c);

@@ -21,6 +21,7 @@ beforeAll(async () => {
   expect(j.user.name).toBe("alice");
   expect(j.token).toMatch(/^ck_[A-Za-z0-9_-]{43}$/);
   env = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: j.token };
+  expect((await runCli(["agent", "create", "bot"], { env })).code).toBe(0);
 });
 afterAll(async () => {
   await server.stop();

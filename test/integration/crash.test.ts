@@ -16,6 +16,9 @@ describe("crash safety", () => {
     const admin = { authorization: `Bearer ${server.adminToken()}`, "content-type": "application/json" };
     const { token } = (await (await fetch(`${server.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "crash" }) })).json()) as { token: string };
     const auth = { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" };
+    for (let w = 0; w < 16; w++) {
+      await fetch(`${server.url}/v1/agents`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: `w${w}` }) });
+    }
     const acked: { ref: string; version: number; value: string }[] = [];
     let stop = false;
     let failures = 0;

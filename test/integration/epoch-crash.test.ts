@@ -65,6 +65,7 @@ beforeAll(async () => {
   await withRuntime(OLD, async (rt) => {
     const { user } = await rt.users.createUser({ userId: null, actor: "test" }, "alice");
     userId = user.id;
+    await rt.agents.create({ userId, actor: userId }, "bot");
     for (let i = 0; i < N; i++) {
       const name = `K${i % 100}`;
       const value = `v${i}-${randomBytes(6).toString("hex")}`;

@@ -43,6 +43,7 @@ describe("erasure through the CLI", () => {
 
   it("user delete needs --yes and an admin, then the user's token stops working", async () => {
     const gone = await newUser("gone");
+    expect((await runCli(["agent", "create", "bot"], { env: gone })).code).toBe(0);
     expect((await runCli(["secret", "put", "bot/K"], { env: gone, input: "v" })).code).toBe(0);
     expect((await runCli(["user", "delete", "gone"], { env: admin })).code).toBe(2);
     expect((await runCli(["user", "delete", "admin", "--yes"], { env: gone })).code).toBe(4);

@@ -15,6 +15,7 @@ describe("a lost master key", () => {
       const rt = await createRuntime(cfg, { createMasterKey: true });
       expect(rt.masterOrigin).toBe("created");
       const { user } = await rt.users.createUser({ userId: null, actor: "test" }, "alice");
+      await rt.agents.create({ userId: user.id, actor: user.id }, "bot");
       await rt.secrets.put({ userId: user.id, actor: user.id }, "bot", "K", Buffer.from("v"));
       await rt.close();
 

@@ -88,6 +88,7 @@ describe.each(BACKENDS)("meta store ($name)", ({ dialect }) => {
     cleanups.push(() => rt.close());
     expect((await migrationStatus(rt.meta)).every((s) => s.applied)).toBe(true);
     // Numbering continues after the old history (the version counter was backfilled).
+    await rt.agents.create({ userId: "usr_old", actor: "usr_old" }, "bot");
     expect((await rt.secrets.put({ userId: "usr_old", actor: "usr_old" }, "bot", "K", Buffer.from("after-upgrade"))).version).toBe(4);
     expect((await rt.secrets.get({ userId: "usr_old", actor: "usr_old" }, "bot", "K")).value.toString()).toBe("after-upgrade");
     expect(await rt.singleUse.claim("t", "x", 60)).toBe(true);

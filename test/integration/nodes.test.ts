@@ -34,6 +34,7 @@ describe.skipIf(!PG_AVAILABLE)("two nodes, one PostgreSQL, one S3", () => {
     const admin = { authorization: `Bearer ${a.adminToken()}`, "content-type": "application/json" };
     const u = await fetch(`${b.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "fleet" }) });
     token = ((await u.json()) as { token: string }).token;
+    await fetch(`${a.url}/v1/agents`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "bot" }) });
   });
   afterAll(async () => {
     await a?.stop();

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { BACKENDS } from "../helpers/backends.js";
 import { startFaultProxy } from "../helpers/fault-proxy.js";
-import { bearer, createUser, startTestEnv, type TestEnv } from "../helpers/runtime.js";
+import { bearer, createUser, ensureAgent, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 import { startS3, type S3Server } from "../helpers/s3.js";
 import { runCli } from "../helpers/proc.js";
 
@@ -42,6 +42,7 @@ describe("S3 faults", () => {
   it("the S3 server stopped in the middle of a burst of writes", async () => {
     const { s3, env } = await s3Env();
     const token = await createUser(env, "alice");
+    await ensureAgent(env, token, "bot");
     const results = await Promise.all(
       Array.from({ length: 60 }, async (_, i) => {
         if (i === 20) await s3.pause();
@@ -75,6 +76,7 @@ describe("S3 faults", () => {
       return proxy.endpoint;
     });
     const token = await createUser(env, "alice");
+    await ensureAgent(env, token, "bot");
     const results = [];
     for (let i = 0; i < 12; i++) results.push(await put(env, token, `bot/K${i % 3}`, `value-${i}`));
     const statuses = results.map((r) => r.statusCode);
@@ -89,6 +91,7 @@ describe.each(BACKENDS)("orphan sweeper ($name)", (backend) => {
     const env = await startTestEnv({}, undefined, backend);
     cleanups.push(() => env.close());
     const token = await createUser(env, "alice");
+    await ensureAgent(env, token, "bot");
     for (let i = 0; i < 5; i++) await put(env, token, `bot/K${i}`, `kept-${i}`);
     const userId = (await env.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(token) })).json().user.id;
     // What a crash between "blob written" and "pointer committed" leaves behind:
