@@ -406,7 +406,7 @@ async function metaBench(dialect: "sqlite" | "postgres"): Promise<MetaRow[]> {
   const out: MetaRow[] = [];
   try {
     await migrateToLatest(store);
-    await store.db.insertInto("users").values({ id: USER, name: "bench", is_admin: 0, created_at: new Date().toISOString() }).execute();
+    await store.db.insertInto("users").values({ id: USER, name: "bench", is_admin: 0, created_at: new Date().toISOString(), mac: "" }).execute();
     let loaded = 0;
     let rows = 0;
     for (const secrets of META_SIZES) {

@@ -35,6 +35,7 @@ const INFO = {
   checkpoint: "clawkeep/checkpoint/v1",
   agentSecret: "clawkeep/agent-secret/v1",
   token: "clawkeep/token/v1",
+  row: "clawkeep/row-mac/v1",
 } as const;
 const hkdf = (info: string): Buffer => Buffer.from(hkdfSync("sha256", MASTER, Buffer.alloc(0), info, 32));
 const KEK = hkdf(INFO.kek);
@@ -136,6 +137,33 @@ function checkpointVector(): Vector {
     event_hashes: events,
     message,
     checkpoint: { format: "clawkeep-checkpoint", version: 1, size: 3, root, head: events[2], time, public_key: publicKey, signature: sign(null, Buffer.from(message), key).toString("base64") },
+  };
+}
+
+// ---- Row MACs v1 (migration 0007): users' admin flag and support grants ----------------------
+function rowMacVector(): Vector {
+  const key = hkdf(INFO.row);
+  const mac = (s: string) => createHmac("sha256", key).update(s, "utf8").digest("hex");
+  const user = { id: "usr_tok", name: "tok", is_admin: 1 };
+  const grant = {
+    id: "grt_00112233445566778899",
+    agent_id: "agt_00112233445566778899",
+    user_id: USER,
+    operator: "support",
+    public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO7Mqm9pC8Vt0XbVWa0Zq1oNq3kq4oV7dZ6kB2kZ8Y1a",
+    created_at: "2026-01-02T03:04:05.678Z",
+    expires_at: "2026-01-03T03:04:05.678Z",
+  };
+  return {
+    format: "clawkeep row MACs v1 (since migration 0007)",
+    description: "The MAC of an admin users row and of a support grant under the row purpose key of the fixed master key.",
+    expect: "ok",
+    row_key_hex: hex(key),
+    user,
+    user_mac_input: `clawkeep/user-row/v1\n${user.id}\n${user.name}\n${user.is_admin}`,
+    user_mac: mac(`clawkeep/user-row/v1\n${user.id}\n${user.name}\n${user.is_admin}`),
+    grant,
+    grant_mac: mac(`clawkeep/support-grant/v1\n${grant.id}\n${grant.agent_id}\n${grant.user_id}\n${grant.operator}\n${grant.public_key}\n${grant.created_at}\n${grant.expires_at}`),
   };
 }
 
@@ -256,6 +284,7 @@ export function buildVectors(): Record<string, Vector> {
       token_hash: createHmac("sha256", hkdf(INFO.token)).update(`clawkeep/token-lookup/v1\n${token}`).digest("hex"),
       mac: createHmac("sha256", hkdf(INFO.token)).update(`clawkeep/token-row/v1\n${token}\ntok_1\nusr_tok\n`).digest("hex"),
     },
+    "row-macs": rowMacVector(),
     "blob-key": {
       format: "blob key v1",
       description: "Where the ciphertext of secret-envelope-ok lives in the blob store.",

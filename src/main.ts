@@ -6,7 +6,7 @@ import { wipe } from "./crypto/bytes.js";
 import { ClawkeepError } from "./errors.js";
 import { createKeyring } from "./keys/keyring.js";
 import { deriveKeySet, loadMasterKey, loadPreviousMasterKeys, type MasterKeySource } from "./keys/master.js";
-import { migrateToLatest, migrationStatus, openMetaStore } from "./store/meta/index.js";
+import { migrateToLatest, migrationStatus, openMetaStore, type MigrationContext } from "./store/meta/index.js";
 import { createSingleUse } from "./store/meta/single-use.js";
 import { createFileBlobStore } from "./store/blobs/file.js";
 import type { BlobStore } from "./store/blobs/port.js";
@@ -17,10 +17,10 @@ import { createSecretService } from "./vault/secrets.js";
 import { createEpochService } from "./vault/epochs.js";
 import { createErasure } from "./vault/erasure.js";
 import { pruneVersions } from "./vault/lifecycle.js";
-import { createUserService } from "./users/users.js";
+import { createUserService, userRowMac } from "./users/users.js";
 import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
-import { createSupportAccess } from "./agents/support.js";
+import { createSupportAccess, grantRowMac } from "./agents/support.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -34,29 +34,45 @@ export function openBlobStore(url: string, env: NodeJS.ProcessEnv = process.env)
   throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: unsupported scheme");
 }
 
+/** What migrations need from the key hierarchy: the row-MAC functions (migration 0007). */
+export const migrationContext = (rowKey: Buffer): MigrationContext => ({
+  rowMac: { user: (r) => userRowMac(rowKey, r), grant: (r) => grantRowMac(rowKey, r) },
+});
+
 export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
   const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
   const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
-  if (config.migrate) {
-    await migrateToLatest(meta);
-  } else {
-    const pending = (await migrationStatus(meta)).filter((m) => !m.applied);
-    if (pending.length) {
-      await meta.close();
-      throw new ClawkeepError("unavailable", `the meta store needs migrations (${pending.map((m) => m.name).join(", ")}): run \`clawkeep migrate\``);
-    }
-  }
   // A new master key is made only for an empty store: over existing data it would silently make
-  // everything unreadable, when the real problem is a lost or misplaced key.
+  // everything unreadable, when the real problem is a lost or misplaced key. The key is loaded
+  // before migrating because a migration may MAC existing rows (0007). A store without tables
+  // yet holds no data.
   let master: MasterKeySource;
   try {
-    const holdsData = (await meta.db.selectFrom("user_epochs").select("user_id").limit(1).executeTakeFirst()) !== undefined;
+    const holdsData =
+      (await meta.db
+        .selectFrom("user_epochs")
+        .select("user_id")
+        .limit(1)
+        .executeTakeFirst()
+        .catch(() => undefined)) !== undefined;
     master = loadMasterKey(config, { create: opts.createMasterKey && !holdsData });
   } catch (e) {
     await meta.close();
     throw e;
   }
   const keys = deriveKeySet(master.key, loadPreviousMasterKeys(config));
+  try {
+    if (config.migrate) {
+      await migrateToLatest(meta, migrationContext(keys.rowKeys[0]!));
+    } else {
+      const pending = (await migrationStatus(meta)).filter((m) => !m.applied);
+      if (pending.length) throw new ClawkeepError("unavailable", `the meta store needs migrations (${pending.map((m) => m.name).join(", ")}): run \`clawkeep migrate\``);
+    }
+  } catch (e) {
+    wipe(master.key);
+    await meta.close();
+    throw e;
+  }
   const keyring = createKeyring({ masters: keys.keks, cacheSeconds: config.dekCacheSeconds, cacheMax: config.dekCacheMax });
   const durable = () => meta.durable();
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable });
@@ -65,11 +81,11 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   // Every revocation (a token, an agent secret, a disabled agent, a support grant) starts a new
   // epoch, so what is written from then on is under a key the revoked party never saw in use.
   const onRevocation = (userId: string, reason: string) => epochs.rotate(userId, reason);
-  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, onRevocation });
+  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
-  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, onRevocation });
+  const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, rowKeys: keys.rowKeys, onRevocation });
   const agentAccess = createAgentAccess({
     registry: agents,
     audit,
@@ -103,7 +119,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     keys,
     async close() {
       keyring.close();
-      for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, ...keys.tokenKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
+      for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, ...keys.tokenKeys, ...keys.rowKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
       await meta.close();
     },
   };

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+import { constantTimeEqual } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB, SupportGrantsTable } from "../store/meta/schema.js";
@@ -26,6 +27,18 @@ export interface GrantInfo {
 
 const info = (r: SupportGrantsTable): GrantInfo => ({ id: r.id, operator: r.operator, publicKey: r.public_key, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at });
 
+type GrantFields = Pick<SupportGrantsTable, "id" | "agent_id" | "user_id" | "operator" | "public_key" | "created_at" | "expires_at">;
+
+/**
+ * MAC of a grant's immutable fields (formats §16) under the row purpose key: a grant inserted,
+ * re-pointed, re-keyed or extended by a database writer does not verify. Revocation overwrites
+ * the MAC, so clearing `revoked_at` later cannot bring a grant back.
+ */
+export const grantRowMac = (key: Buffer, g: GrantFields): string =>
+  createHmac("sha256", key)
+    .update(`clawkeep/support-grant/v1\n${g.id}\n${g.agent_id}\n${g.user_id}\n${g.operator}\n${g.public_key}\n${g.created_at}\n${g.expires_at}`, "utf8")
+    .digest("hex");
+
 /** "ssh-ed25519 AAAA… comment" → "ssh-ed25519 AAAA…": the comment is dropped (ours is the marker). */
 export function normalizePublicKey(input: string): string {
   const parts = input.trim().split(/[ \t]+/);
@@ -39,9 +52,14 @@ export function createSupportAccess(deps: {
   durable: () => Promise<void>;
   audit: AuditLog;
   registry: AgentRegistry;
+  /** Row-MAC keys, primary first. */
+  rowKeys: Buffer[];
   onRevocation?: (userId: string, reason: string) => Promise<unknown>;
 }) {
   const { db, audit, registry } = deps;
+  if (!deps.rowKeys[0]) throw new Error("support access needs a row key");
+  const rowKey: Buffer = deps.rowKeys[0];
+  const macValid = (r: SupportGrantsTable) => deps.rowKeys.some((k) => constantTimeEqual(r.mac, grantRowMac(k, r)));
 
   async function grant(c: Caller, agentName: string, body: { publicKey: string; operator?: string; ttlSeconds?: number }): Promise<GrantInfo> {
     const agent = await registry.mine(c, agentName);
@@ -50,7 +68,7 @@ export function createSupportAccess(deps: {
     const operator = body.operator ?? "support";
     if (!OPERATOR_RE.test(operator)) throw new ClawkeepError("bad_request", "operator must be 1-64 characters of [A-Za-z0-9 _.@:-]");
     const now = new Date();
-    const row: SupportGrantsTable = {
+    const fields: GrantFields = {
       id: `grt_${randomBytes(10).toString("hex")}`,
       agent_id: agent.id,
       user_id: c.userId,
@@ -58,8 +76,8 @@ export function createSupportAccess(deps: {
       public_key: normalizePublicKey(body.publicKey),
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttl * 1000).toISOString(),
-      revoked_at: null,
     };
+    const row: SupportGrantsTable = { ...fields, revoked_at: null, mac: grantRowMac(rowKey, fields) };
     await db.transaction().execute(async (trx) => {
       await trx.insertInto("support_grants").values(row).execute();
       await audit.append(trx, {
@@ -85,7 +103,7 @@ export function createSupportAccess(deps: {
     const agent = await registry.mine(c, agentName);
     const now = new Date().toISOString();
     const row = await db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable("support_grants").set({ revoked_at: now }).where("id", "=", id).where("agent_id", "=", agent.id).where("revoked_at", "is", null).executeTakeFirst();
+      const r = await trx.updateTable("support_grants").set({ revoked_at: now, mac: `revoked:${randomBytes(16).toString("hex")}` }).where("id", "=", id).where("agent_id", "=", agent.id).where("revoked_at", "is", null).executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) throw new ClawkeepError("not_found", "no such active grant");
       await audit.append(trx, { userId: c.userId, actor: c.actor, action: "SupportAccessRevoked", target: `agent/${agent.name}`, outcome: "success", metadata: { grant_id: id } });
       return trx.selectFrom("support_grants").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
@@ -106,18 +124,45 @@ export function createSupportAccess(deps: {
       .where("expires_at", ">", now)
       .orderBy("created_at")
       .execute();
+    // A row whose MAC does not verify was written by someone without the master key: never
+    // handed to the agent (so never installed in authorized_keys), and recorded.
+    const forged = rows.filter((r) => !macValid(r));
+    const valid = rows.filter(macValid);
+    for (const r of forged) {
+      await audit.record({
+        userId: agent.userId,
+        actor: `agent:${agent.agentId}`,
+        action: "IntegrityError",
+        target: `agent/${agent.agentId}`,
+        outcome: "failure",
+        metadata: { reason: "support_grant_mac_invalid", grant_id: r.id },
+      });
+    }
     await audit.record({
       userId: agent.userId,
       actor: `agent:${agent.agentId}`,
       action: "SupportAccessFetched",
       target: `agent/${agent.agentId}`,
       outcome: "success",
-      metadata: { grants: rows.map((r) => r.id).join(",") },
+      metadata: { grants: valid.map((r) => r.id).join(",") },
     });
-    return rows.map((r) => ({ id: r.id, publicKey: r.public_key, expiresAt: r.expires_at }));
+    return valid.map((r) => ({ id: r.id, publicKey: r.public_key, expiresAt: r.expires_at }));
   }
 
-  return { grant, list, revoke, activeFor };
+  /** Master-key rotation: re-MACs active grants under the primary key (compare-and-swap per row). */
+  async function remacGrants(): Promise<number> {
+    let n = 0;
+    for (const r of await db.selectFrom("support_grants").selectAll().where("revoked_at", "is", null).execute()) {
+      const next = grantRowMac(rowKey, r);
+      if (r.mac === next || !macValid(r)) continue;
+      const res = await db.updateTable("support_grants").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst();
+      n += Number(res.numUpdatedRows);
+    }
+    await deps.durable();
+    return n;
+  }
+
+  return { grant, list, revoke, activeFor, remacGrants };
 }
 
 export type SupportAccess = ReturnType<typeof createSupportAccess>;

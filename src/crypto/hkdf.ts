@@ -11,6 +11,7 @@ export const PURPOSES = {
   checkpoint: "clawkeep/checkpoint/v1",
   agentSecret: "clawkeep/agent-secret/v1",
   token: "clawkeep/token/v1",
+  row: "clawkeep/row-mac/v1",
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;

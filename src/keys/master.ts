@@ -85,6 +85,8 @@ export interface KeySet {
   agentSecretKeys: Buffer[];
   /** Key API-token digests, primary first (earlier keys verify tokens issued before a rotation). */
   tokenKeys: Buffer[];
+  /** MAC rows a database writer must not forge (users' admin flag, support grants), primary first. */
+  rowKeys: Buffer[];
   /** Signs short-lived agent tokens (primary master key only: tokens outlive no rotation). */
   sessionKey: Buffer;
 }
@@ -102,6 +104,7 @@ export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): 
     checkpointSeeds: all.map((m) => derivePurposeKey(m, "checkpoint")),
     agentSecretKeys: all.map((m) => derivePurposeKey(m, "agentSecret")),
     tokenKeys: all.map((m) => derivePurposeKey(m, "token")),
+    rowKeys: all.map((m) => derivePurposeKey(m, "row")),
     sessionKey: derivePurposeKey(primary, "session"),
   };
 }

@@ -26,6 +26,7 @@ const TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "single_use", order: ["scope", "id"] },
   { name: "agents", order: ["id"] },
   { name: "support_grants", order: ["id"] },
+  { name: "credential_passwords", order: ["user_id"] },
 ];
 const PAGE = 1000;
 

@@ -37,7 +37,8 @@ export async function rotateMasterKey(rt: Runtime, onProgress?: (p: { deks: numb
     onProgress?.({ deks, events: 0 });
   }
   const agentSecrets = await rt.agents.rewrapSecrets();
+  const rows = (await rt.users.remacUsers()) + (await rt.support.remacGrants());
   const events = await rt.audit.rekey((n) => onProgress?.({ deks, events: n }));
-  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, agent_secrets: agentSecrets, events } });
-  return { keyId: primary, deks, agentSecrets, events };
+  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, agent_secrets: agentSecrets, rows, events } });
+  return { keyId: primary, deks, agentSecrets, rows, events };
 }

@@ -34,6 +34,8 @@ const newToken = () => `ck_${randomBytes(32).toString("base64url")}`;
 
 const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest("hex");
 export const tokenLookup = (key: Buffer, token: string) => hmac(key, `clawkeep/token-lookup/v1\n${token}`);
+/** MAC of a users row (formats §16): a database writer cannot grant admin rights or forge a user. */
+export const userRowMac = (key: Buffer, r: { id: string; name: string; is_admin: number }) => hmac(key, `clawkeep/user-row/v1\n${r.id}\n${r.name}\n${r.is_admin}`);
 export const tokenRowMac = (key: Buffer, token: string, r: { id: string; user_id: string; expires_at: string | null }) =>
   hmac(key, `clawkeep/token-row/v1\n${token}\n${r.id}\n${r.user_id}\n${r.expires_at ?? ""}`);
 
@@ -43,11 +45,16 @@ export function createUserService(deps: {
   durable: () => Promise<void>;
   audit: AuditLog;
   tokenKeys: Buffer[];
+  /** Row-MAC keys, primary first (earlier master keys verify rows until a rotation re-MACs them). */
+  rowKeys: Buffer[];
   onRevocation?: (userId: string, reason: string) => Promise<unknown>;
 }) {
   const { db, audit } = deps;
   if (!deps.tokenKeys[0]) throw new Error("user service needs a token key");
   const tokenKey: Buffer = deps.tokenKeys[0];
+  if (!deps.rowKeys[0]) throw new Error("user service needs a row key");
+  const rowKey: Buffer = deps.rowKeys[0];
+  const userRowValid = (r: { id: string; name: string; is_admin: number; mac: string }) => deps.rowKeys.some((k) => constantTimeEqual(r.mac, userRowMac(k, r)));
   const tokenRow = (token: string, r: { id: string; user_id: string; expires_at: string | null }) => ({
     token_hash: tokenLookup(tokenKey, token),
     mac: tokenRowMac(tokenKey, token, r),
@@ -60,7 +67,8 @@ export function createUserService(deps: {
     const tokenId = newId("tok");
     try {
       await db.transaction().execute(async (trx) => {
-        await trx.insertInto("users").values({ id: user.id, name, is_admin: user.admin ? 1 : 0, created_at: user.createdAt }).execute();
+        const row = { id: user.id, name, is_admin: user.admin ? 1 : 0 };
+        await trx.insertInto("users").values({ ...row, created_at: user.createdAt, mac: userRowMac(rowKey, row) }).execute();
         await trx
           .insertInto("tokens")
           .values({ id: tokenId, user_id: user.id, ...tokenRow(token, { id: tokenId, user_id: user.id, expires_at: null }), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
@@ -135,23 +143,37 @@ export function createUserService(deps: {
       const row = await db
         .selectFrom("tokens")
         .innerJoin("users", "users.id", "tokens.user_id")
-        .select(["tokens.id", "tokens.token_hash", "tokens.mac", "tokens.expires_at", "tokens.revoked_at", "users.id as user_id", "users.name", "users.is_admin"])
+        .select(["tokens.id", "tokens.token_hash", "tokens.mac", "tokens.expires_at", "tokens.revoked_at", "users.id as user_id", "users.name", "users.is_admin", "users.mac as user_mac"])
         .where("tokens.token_hash", "=", hash)
         .executeTakeFirst();
       if (!row) continue;
       if (!constantTimeEqual(row.token_hash, hash)) return fail("unknown");
       if (!constantTimeEqual(row.mac, tokenRowMac(key, bearer, row))) return fail("row_mac_invalid", row.user_id);
       if (row.revoked_at) return fail("revoked", row.user_id);
+      // The user row itself: an admin flag (or name) set by a database writer is not believed.
+      if (!userRowValid({ id: row.user_id, name: row.name, is_admin: row.is_admin, mac: row.user_mac })) return fail("user_row_mac_invalid", row.user_id);
       if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
       return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1 };
     }
     return fail("unknown");
   }
 
-  const hasAdmin = async () =>
-    (await db.selectFrom("users").select("id").where("is_admin", "=", 1).limit(1).executeTakeFirst()) !== undefined;
+  const hasAdmin = async () => (await db.selectFrom("users").select(["id", "name", "is_admin", "mac"]).where("is_admin", "=", 1).execute()).some(userRowValid);
 
-  return { createUser, createToken, listTokens, revokeToken, authenticate, hasAdmin };
+  /** Master-key rotation: re-MACs every users row under the primary key (compare-and-swap per row); a row no loaded key verifies is left alone. */
+  async function remacUsers(): Promise<number> {
+    let n = 0;
+    for (const r of await db.selectFrom("users").select(["id", "name", "is_admin", "mac"]).execute()) {
+      const next = userRowMac(rowKey, r);
+      if (r.mac === next || !userRowValid(r)) continue;
+      const res = await db.updateTable("users").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst();
+      n += Number(res.numUpdatedRows);
+    }
+    await deps.durable();
+    return n;
+  }
+
+  return { createUser, createToken, listTokens, revokeToken, authenticate, hasAdmin, remacUsers };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

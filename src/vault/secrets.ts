@@ -149,7 +149,7 @@ export function createSecretService(deps: {
           if (Number(counted.numUpdatedRows) !== 1) throw new EpochMoved();
           await trx
             .insertInto("secret_versions")
-            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt })
+            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt, mode: "platform" })
             .execute();
           await audit.append(trx, {
             userId: c.userId,
@@ -273,7 +273,7 @@ export function createSecretService(deps: {
         await db.transaction().execute(async (trx) => {
           await trx
             .insertInto("secret_versions")
-            .values({ user_id: c.userId, agent, name, version, epoch: null, blob_id: null, sha256: null, size: null, deleted: 1, created_at: new Date().toISOString() })
+            .values({ user_id: c.userId, agent, name, version, epoch: null, blob_id: null, sha256: null, size: null, deleted: 1, created_at: new Date().toISOString(), mode: "platform" })
             .execute();
           await audit.append(trx, { userId: c.userId, actor: c.actor, action: "SecretDeleted", target: `${agent}/${name}`, outcome: "success", metadata: { version } });
         });

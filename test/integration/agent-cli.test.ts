@@ -54,7 +54,7 @@ const parseEnv0 = (b: Buffer) =>
 describe("agent registry through the CLI", () => {
   it("ls shows the agent, never its secret", async () => {
     const ls = await runCli(["agent", "ls", "--json"], { env: user });
-    expect(JSON.parse(ls.stdout.toString()).agents).toEqual([expect.objectContaining({ name: "deploy-bot", status: "active" })]);
+    expect(JSON.parse(ls.stdout.toString()).agents).toEqual([expect.objectContaining({ name: "deploy-bot", status: "active" }), expect.objectContaining({ name: "other-bot" })]);
     expect(ls.stdout.toString()).not.toContain(agentEnv.CLAWKEEP_AGENT_SECRET!);
   });
 

@@ -49,7 +49,7 @@ describe("erasure through the CLI", () => {
     expect((await runCli(["user", "delete", "admin", "--yes"], { env: gone })).code).toBe(4);
     const del = await runCli(["user", "delete", "gone", "--yes"], { env: admin });
     expect(del.code, del.stderr).toBe(0);
-    expect(del.stdout.toString()).toMatch(/^deleted user gone \(usr_[0-9a-f]+\): 1 versions, 0 agents, 1 epochs destroyed/);
+    expect(del.stdout.toString()).toMatch(/^deleted user gone \(usr_[0-9a-f]+\): 1 versions, 1 agents, 1 epochs destroyed/);
     expect((await runCli(["secret", "ls"], { env: gone })).code).toBe(4);
     expect((await runCli(["user", "delete", "admin", "--yes"], { env: admin })).code).toBe(4);
   });

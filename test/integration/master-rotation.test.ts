@@ -18,9 +18,11 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
     const old = await startTestEnv({}, undefined, backend);
     envs.push(old);
     const token = await createUser(old, "alice");
-    await putSecret(old, token, "bot/K", "before-rotation");
     const agent = (await old.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(token), payload: { name: "bot" } })).json();
     expect(agent.agent_secret).toBeDefined();
+    await putSecret(old, token, "bot/K", "before-rotation");
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    const grant = (await old.app.inject({ method: "POST", url: "/v1/agents/bot/support-access", headers: bearer(token), payload: { public_key: KEY } })).json();
     await old.shutdown();
 
     const newKey = randomBytes(32).toString("base64");
@@ -30,7 +32,8 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
     await putSecret(both, token, "bot/K", "during-rotation");
     const reissued = (await both.app.inject({ method: "POST", url: "/v1/tokens", headers: bearer(token), payload: { name: "after-rotation" } })).json().token as string;
     const r = await rotateMasterKey(both.rt);
-    expect(r).toMatchObject({ deks: 1, agentSecrets: 1 });
+    // Users rows (admin, alice) and the grant are re-MAC'd under the new key.
+    expect(r).toMatchObject({ deks: 1, agentSecrets: 1, rows: 3 });
     expect(r.events).toBeGreaterThan(0);
     await both.shutdown();
 
@@ -43,6 +46,11 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
     expect(await get(2)).toBe("during-rotation");
     const hs = await fresh.app.inject({ method: "POST", url: "/v1/agents/handshake", headers: { "content-type": "application/json" }, payload: buildHandshake(agent.agent_id, agent.agent_secret) });
     expect(hs.statusCode, hs.body).toBe(200);
+    // Admin rights and support grants still verify with only the new key loaded.
+    expect((await fresh.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(old.adminToken) })).statusCode).toBe(401); // its token predates the rotation
+    expect(await fresh.rt.users.hasAdmin()).toBe(true);
+    const grants = (await fresh.app.inject({ method: "GET", url: "/v1/agent/support-access", headers: bearer(hs.json().agent_token) })).json().grants as { id: string }[];
+    expect(grants.map((g) => g.id)).toEqual([grant.id]);
     expect(await fresh.rt.audit.verify()).toMatchObject({ ok: true });
   });
 });

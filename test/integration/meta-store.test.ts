@@ -76,7 +76,7 @@ describe.each(BACKENDS)("meta store ($name)", ({ dialect }) => {
     await expect(createRuntime(cfgOff, { createMasterKey: false })).rejects.toThrow(/clawkeep migrate/);
     // ... so write data with the old schema's tables directly, as the previous release did.
     const now = new Date().toISOString();
-    await m.db.insertInto("users").values({ id: "usr_old", name: "old", is_admin: 0, created_at: now }).execute();
+    await (m.db as unknown as Kysely<Record<string, Record<string, unknown>>>).insertInto("users").values({ id: "usr_old", name: "old", is_admin: 0, created_at: now }).execute();
     // A secret whose history reached version 3 (a tombstone needs no blob) under the old schema.
     await (m.db as unknown as Kysely<Record<string, Record<string, unknown>>>)
       .insertInto("secret_versions")

@@ -11,7 +11,8 @@ import { createAuditLog } from "../../src/audit/log.js";
 import { blobKey } from "../../src/vault/secrets.js";
 import { assertBlobKey } from "../../src/store/blobs/port.js";
 import { migrateToLatest, openSqlite, type MetaStore } from "../../src/store/meta/index.js";
-import { createUserService } from "../../src/users/users.js";
+import { createUserService, userRowMac } from "../../src/users/users.js";
+import { grantRowMac } from "../../src/agents/support.js";
 import { redact } from "../../src/redacted.js";
 import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
 
@@ -120,27 +121,39 @@ describe("test vectors", () => {
       expect(v.token).toMatch(/^ck_[A-Za-z0-9_-]{43}$/);
       expect(Buffer.from(v.token.slice(3), "base64url").toString("hex")).toBe(v.random_hex);
       const now = new Date().toISOString();
-      await meta.db.insertInto("users").values({ id: "usr_tok", name: "tok", is_admin: 0, created_at: now }).execute();
+      const rows = load("row-macs.json");
+      await meta.db.insertInto("users").values({ ...rows.user, created_at: now, mac: rows.user_mac }).execute();
       await meta.db
         .insertInto("tokens")
         .values({ id: v.token_id, user_id: v.user_id, token_hash: v.token_hash, mac: v.mac, name: "v", created_at: now, expires_at: null, revoked_at: null })
         .execute();
       const audit = createAuditLog({ db: meta.db, dialect: "sqlite", keys: [{ id: "k", key: Buffer.alloc(32) }], durable: () => meta.durable() });
       const tokenKey = derivePurposeKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)), "token");
-      const users = createUserService({ db: meta.db, durable: () => meta.durable(), audit, tokenKeys: [tokenKey] });
+      const rowKey = derivePurposeKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)), "row");
+      const users = createUserService({ db: meta.db, durable: () => meta.durable(), audit, tokenKeys: [tokenKey], rowKeys: [rowKey] });
       const p = await users.authenticate(v.token, "127.0.0.1");
-      expect(p.userId).toBe("usr_tok");
+      expect(p).toMatchObject({ userId: "usr_tok", isAdmin: true });
       const other = v.token.slice(0, -1) + (v.token.endsWith("A") ? "B" : "A");
       await expect(users.authenticate(other, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
-      await meta.db.insertInto("users").values({ id: "usr_victim", name: "victim", is_admin: 0, created_at: now }).execute();
+      await meta.db.insertInto("users").values({ id: "usr_victim", name: "victim", is_admin: 0, created_at: now, mac: "" }).execute();
       await meta.db.updateTable("tokens").set({ user_id: "usr_victim" }).where("id", "=", v.token_id).execute();
       await expect(users.authenticate(v.token, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
+    });
+
+    it("row-macs: userRowMac and grantRowMac give the committed MACs under the row purpose key", () => {
+      const v = load("row-macs.json");
+      const key = buf(v.row_key_hex);
+      expect(key.toString("hex")).toBe(load("hkdf-purpose-keys.json").keys.row.key_hex);
+      expect(userRowMac(key, v.user)).toBe(v.user_mac);
+      expect(grantRowMac(key, v.grant)).toBe(v.grant_mac);
+      expect(userRowMac(key, { ...v.user, is_admin: 0 })).not.toBe(v.user_mac);
+      expect(grantRowMac(key, { ...v.grant, expires_at: "2026-01-09T03:04:05.678Z" })).not.toBe(v.grant_mac);
     });
 
     it("dek-envelope-ok: the keyring unwraps the stored base64 into the DEK", async () => {
       const v = load("dek-envelope-ok.json");
       expect(Buffer.from(v.stored_base64, "base64").toString("hex")).toBe(v.envelope_hex);
-      await meta.db.insertInto("users").values({ id: v.context.user, name: "dek", is_admin: 0, created_at: "x" }).execute();
+      await meta.db.insertInto("users").values({ id: v.context.user, name: "dek", is_admin: 0, created_at: "x", mac: "" }).execute();
       await meta.db
         .insertInto("user_epochs")
         .values({ user_id: v.context.user, epoch: v.context.epoch, wrapped_dek: v.stored_base64, key_id: v.key_id, state: "active", seal_count: 0, created_at: "x" })
@@ -189,6 +202,8 @@ describe("test vectors", () => {
       audit.head_mac,
       token.token,
       token.token_hash,
+      load("row-macs.json").user_mac,
+      load("row-macs.json").grant_mac,
       load("blob-key.json").key,
       load("master-key-file.json").file_text.trim(),
     ];

@@ -1,6 +1,8 @@
 import path from "node:path";
 import { loadConfig } from "../../config.js";
-import { createRuntime, openBlobStore } from "../../main.js";
+import { createRuntime, migrationContext, openBlobStore } from "../../main.js";
+import { derivePurposeKey } from "../../crypto/hkdf.js";
+import { loadMasterKey } from "../../keys/master.js";
 import { migrateToLatest, migrationStatus, openMetaStore } from "../../store/meta/index.js";
 
 // Operator commands that work on the configured storage directly (no server needed): they read
@@ -20,7 +22,16 @@ export async function migrate(o: { dataDir?: string; dryRun?: boolean; json?: bo
     const before = await migrationStatus(meta);
     const pending = before.filter((m) => !m.applied).map((m) => m.name);
     if (o.dryRun) return out(o, { pending, applied: before.filter((m) => m.applied).map((m) => m.name) }, pending.length ? `pending: ${pending.join(", ")}` : "up to date");
-    const ran = await migrateToLatest(meta);
+    // Migration 0007 MACs existing rows with a master-derived key: use the key when one is configured.
+    let ctx = {};
+    try {
+      const master = loadMasterKey(cfg, { create: false });
+      ctx = migrationContext(derivePurposeKey(master.key, "row"));
+      master.key.fill(0);
+    } catch {
+      // no master key here: migrations that need one say so
+    }
+    const ran = await migrateToLatest(meta, ctx);
     out(o, { applied: ran }, ran.length ? `applied: ${ran.join(", ")}` : "up to date");
   } finally {
     await meta.close();

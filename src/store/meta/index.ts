@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { ClawkeepError } from "../../errors.js";
 import type { DB } from "./schema.js";
-import { migrationProvider } from "./migrations.js";
+import { migrationProvider, type MigrationContext } from "./migrations.js";
 import { createWalSync } from "./wal-sync.js";
 
 export type { DB } from "./schema.js";
@@ -127,20 +127,21 @@ export function openMetaStoreReadOnly(url: string): MetaStore {
   return openMetaStore(url, { poolSize: 2 });
 }
 
-export const migrator = (store: MetaStore) => new Migrator({ db: store.db, provider: migrationProvider });
+export type { MigrationContext } from "./migrations.js";
+export const migrator = (store: MetaStore, ctx: MigrationContext = {}) => new Migrator({ db: store.db, provider: migrationProvider(ctx) });
 
 function check({ error, results }: MigrationResultSet): string[] {
   if (error) throw new ClawkeepError("unavailable", `meta-store migration failed: ${(error as Error).message ?? error}`, { cause: error });
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 
-export async function migrateToLatest(store: MetaStore): Promise<string[]> {
-  return check(await migrator(store).migrateToLatest());
+export async function migrateToLatest(store: MetaStore, ctx: MigrationContext = {}): Promise<string[]> {
+  return check(await migrator(store, ctx).migrateToLatest());
 }
 
 /** Migrates up (or down) to exactly `name`; used to build databases of an older schema in tests. */
-export async function migrateTo(store: MetaStore, name: string): Promise<string[]> {
-  return check(await migrator(store).migrateTo(name));
+export async function migrateTo(store: MetaStore, name: string, ctx: MigrationContext = {}): Promise<string[]> {
+  return check(await migrator(store, ctx).migrateTo(name));
 }
 
 /** Applied and pending migrations, for `clawkeep migrate --dry-run`. */

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import type { DB } from "./schema.js";
 
 // Versioned migrations, in code so they ship inside the package. Never edit a released
 // migration: add the next one. Kysely records applied ones in `kysely_migration`.
@@ -166,15 +167,61 @@ const m0006: Migration = {
   },
 };
 
-export const MIGRATIONS: Record<string, Migration> = {
+/** What migrations need from outside the store: keys derived from the master key. */
+export interface MigrationContext {
+  /** MACs for rows migration 0007 authenticates; absent when no master key is loaded. */
+  rowMac?: {
+    user(r: { id: string; name: string; is_admin: number }): string;
+    grant(r: { id: string; agent_id: string; user_id: string; operator: string; public_key: string; created_at: string; expires_at: string }): string;
+  };
+}
+
+// Rows a database writer must not be able to forge get a MAC under a master-derived key: the
+// admin flag of users and support grants (formats §16). Rows that exist already are MAC'd here,
+// once, which is why this migration needs the master key when there are any. Also the
+// password-derived credential mode (formats §17): a mode per secret version and the per-user
+// Argon2id parameters.
+const m0007 = (ctx: MigrationContext): Migration => ({
+  async up(db: Kysely<unknown>) {
+    const d = db as unknown as Kysely<DB>;
+    // Checked before any change: SQLite DDL is not transactional here, so fail before altering.
+    const users = await d.selectFrom("users").select(["id", "name", "is_admin"]).execute();
+    const grants = await d.selectFrom("support_grants").select(["id", "agent_id", "user_id", "operator", "public_key", "created_at", "expires_at"]).where("revoked_at", "is", null).execute();
+    if (users.length + grants.length > 0 && !ctx.rowMac) {
+      throw new Error("0007 MACs the existing users and support grants with a key derived from the master key: run it with the master key configured");
+    }
+    await db.schema.alterTable("users").addColumn("mac", "text", (c) => c.notNull().defaultTo("")).execute();
+    await db.schema.alterTable("support_grants").addColumn("mac", "text", (c) => c.notNull().defaultTo("")).execute();
+    await db.schema.alterTable("secret_versions").addColumn("mode", "text", (c) => c.notNull().defaultTo("platform")).execute();
+    await db.schema
+      .createTable("credential_passwords")
+      .addColumn("user_id", "text", (c) => c.primaryKey().references("users.id"))
+      .addColumn("salt", "text", (c) => c.notNull())
+      .addColumn("memory_kib", "integer", (c) => c.notNull())
+      .addColumn("iterations", "integer", (c) => c.notNull())
+      .addColumn("parallelism", "integer", (c) => c.notNull())
+      .addColumn("verifier", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .execute();
+    if (!ctx.rowMac) return;
+    for (const u of users) await d.updateTable("users").set({ mac: ctx.rowMac.user(u) }).where("id", "=", u.id).execute();
+    for (const g of grants) await d.updateTable("support_grants").set({ mac: ctx.rowMac.grant(g) }).where("id", "=", g.id).execute();
+  },
+});
+
+export const migrations = (ctx: MigrationContext = {}): Record<string, Migration> => ({
   "0001_initial": m0001,
   "0002_single_use": m0002,
   "0003_agents": m0003,
   "0004_epochs": m0004,
   "0005_secret_heads": m0005,
   "0006_keyed_tokens": m0006,
-};
+  "0007_row_macs_password_mode": m0007(ctx),
+});
 
-export const migrationProvider: MigrationProvider = {
-  getMigrations: async () => MIGRATIONS,
-};
+/** The migration list (names and order); running 0007 over existing rows needs a context. */
+export const MIGRATIONS: Record<string, Migration> = migrations();
+
+export const migrationProvider = (ctx: MigrationContext = {}): MigrationProvider => ({
+  getMigrations: async () => migrations(ctx),
+});

@@ -8,6 +8,8 @@ export interface UsersTable {
   name: string;
   is_admin: number;
   created_at: string;
+  /** HMAC under the row purpose key over (id, name, is_admin): formats §16. */
+  mac: string;
 }
 
 export interface TokensTable {
@@ -44,6 +46,8 @@ export interface SecretVersionsTable {
   size: number | null;
   deleted: number;
   created_at: string;
+  /** Credential mode (formats §17): 'platform' (epoch DEK only) or 'password' (an inner envelope under the user's credential password). */
+  mode: "platform" | "password";
 }
 
 export interface AuditEventsTable {
@@ -108,9 +112,24 @@ export interface SupportGrantsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  /** HMAC under the row purpose key over the grant's immutable fields; destroyed on revocation (formats §16). */
+  mac: string;
+}
+
+// A user's credential password (seed 001 §3 option B): never stored; only the Argon2id salt and
+// parameters, and a verifier that tells a wrong password from a right one (formats §17).
+export interface CredentialPasswordsTable {
+  user_id: string;
+  salt: string;
+  memory_kib: number;
+  iterations: number;
+  parallelism: number;
+  verifier: string;
+  created_at: string;
 }
 
 export interface DB {
+  credential_passwords: CredentialPasswordsTable;
   secret_heads: SecretHeadsTable;
   agents: AgentsTable;
   support_grants: SupportGrantsTable;
