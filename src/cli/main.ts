@@ -110,6 +110,8 @@ agent
   .description("as the agent (CLAWKEEP_AGENT_ID + CLAWKEEP_AGENT_SECRET[_FILE]): handshake, fetch its secrets, open E2EE ones with ENCRYPTION_SECRET[_FILE], run CMD with them in its environment")
   .option("--only <names...>", "only these secrets")
   .option("--dotenv <file>", "also write the secrets to this file (0600, single-quoted)")
+  .option("--reconcile-ssh <file>", "while CMD runs, keep this authorized_keys file in step with the agent's support-access grants")
+  .option("--reconcile-interval <seconds>", "how often --reconcile-ssh runs (at least 1)", "60")
   .passThroughOptions()
   .action(async (cmd, o) => (await import("./commands/agent-run.js")).run(cmd, o));
 agent

@@ -59,8 +59,43 @@ function writeDotenv(file: string, values: Map<string, string>) {
   }
 }
 
-export async function run(cmd: string[], o: { only?: string[]; dotenv?: string }) {
+// Support access while the agent runs (seed 001 §2, "also run by agent run on an interval"): one
+// pass before CMD starts, then every interval until CMD exits. A failed pass is reported and
+// retried on the next tick; it never stops CMD. Lines already written expire by themselves
+// (expiry-time) even if no further pass happens.
+function startReconcile(file: string, intervalSeconds: number): { stop: () => Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  const pass = () =>
+    (running = running.then(async () => {
+      try {
+        const { reconcileOnce } = await import("./support.js");
+        const r = await reconcileOnce(file);
+        if (r.added.length || r.removed.length || r.offline) {
+          process.stderr.write(`clawkeep: support access: added ${r.added.length}, removed ${r.removed.length}${r.offline ? " (server unreachable)" : ""}\n`);
+        }
+      } catch (e) {
+        process.stderr.write(`clawkeep: support access reconcile failed: ${(e as Error).message}\n`);
+      }
+    }));
+  void pass();
+  const timer = setInterval(() => void pass(), intervalSeconds * 1000);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+function parseInterval(s: string | undefined): number {
+  const n = Number(s ?? "60");
+  if (!Number.isSafeInteger(n) || n < 1 || n > 86_400) throw new CliError("--reconcile-interval must be a whole number of seconds, 1..86400", EXIT.usage, "bad_request");
+  return n;
+}
+
+export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; reconcileSsh?: string; reconcileInterval?: string }) {
   if (cmd.length === 0 && !o.dotenv) throw new CliError("nothing to run: give -- CMD… (or --dotenv FILE)", EXIT.usage, "bad_request");
+  const interval = parseInterval(o.reconcileInterval);
   const values = await resolveSecrets(o.only);
   if (o.dotenv) writeDotenv(o.dotenv, values);
   if (cmd.length === 0) return;
@@ -74,6 +109,7 @@ export async function run(cmd: string[], o: { only?: string[]; dotenv?: string }
   const forward = (sig: NodeJS.Signals) => () => void (started.child ? started.child.kill(sig) : pending.push(sig));
   const handlers = FORWARDED.map((sig) => [sig, forward(sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
+  const reconcile = o.reconcileSsh ? startReconcile(o.reconcileSsh, interval) : undefined;
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: "inherit", env: childEnv });
   started.child = child;
   for (const sig of pending) child.kill(sig);
@@ -86,5 +122,6 @@ export async function run(cmd: string[], o: { only?: string[]; dotenv?: string }
     child.on("exit", (c, sig) => resolve(c ?? 128 + (sig ? (osc.signals[sig] ?? 0) : 0)));
   });
   for (const [sig, h] of handlers) process.off(sig, h);
+  await reconcile?.stop();
   process.exitCode = code;
 }
