@@ -101,6 +101,11 @@ export const SETTINGS = {
     schema: int(30, 86_400).default(900),
     doc: "Lifetime of the agent token a successful handshake returns.",
   },
+  passwordKdfConcurrency: {
+    env: "CLAWKEEP_PASSWORD_KDF_CONCURRENCY",
+    schema: int(1, 64).default(2),
+    doc: "Argon2id derivations (credential passwords, 64 MiB each) run at most this many at a time per node; more wait in line, so a burst of password requests cannot exhaust memory.",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -130,6 +135,7 @@ export interface Config {
   migrate: boolean;
   handshakeWindowSeconds: number;
   agentTokenTtlSeconds: number;
+  passwordKdfConcurrency: number;
   logLevel: Parsed["logLevel"];
 }
 

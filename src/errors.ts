@@ -29,6 +29,12 @@ export const ERROR_CODES = {
     status: 404,
     description: "The `<agent>` of `<agent>/<NAME>` is not a registered agent of yours: register it first with `clawkeep agent create`.",
   },
+  credential_password_required: {
+    status: 403,
+    description: "The value is in password mode (or password mode was asked for) and no credential password was given (`X-Clawkeep-Credential-Password`). Audited.",
+  },
+  credential_password_invalid: { status: 403, description: "The credential password given is wrong. Nothing is returned; the attempt is audited." },
+  credential_password_not_set: { status: 409, description: "Password mode needs a credential password, and none is set yet (`clawkeep credential-password set`)." },
   config_invalid: { status: 500, description: "The configuration is invalid; the message names the variable." },
   unavailable: { status: 503, description: "A storage backend is unavailable." },
   internal: { status: 500, description: "An unexpected error. The detail is only in the server log." },

@@ -16,6 +16,7 @@ import { createAuditLog } from "./audit/log.js";
 import { createSecretService } from "./vault/secrets.js";
 import { createEpochService } from "./vault/epochs.js";
 import { createErasure } from "./vault/erasure.js";
+import { createCredentialPasswords } from "./vault/credential-password.js";
 import { pruneVersions } from "./vault/lifecycle.js";
 import { createUserService, userRowMac } from "./users/users.js";
 import { createAgentRegistry } from "./agents/registry.js";
@@ -83,6 +84,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const onRevocation = (userId: string, reason: string) => epochs.rotate(userId, reason);
   const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
+  const credentialPasswords = createCredentialPasswords({ db: meta.db, durable, audit, concurrency: config.passwordKdfConcurrency });
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
   const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, rowKeys: keys.rowKeys, onRevocation });
@@ -108,6 +110,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     erasure,
     users,
     singleUse,
+    credentialPasswords,
     agents,
     agentAccess,
     support,

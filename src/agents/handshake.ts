@@ -16,7 +16,7 @@ import { issueAgentToken, verifyAgentToken, type AgentClaims } from "./token.js"
 
 export interface SecretReader {
   list(c: Caller, agent?: string): Promise<{ name: string }[]>;
-  get(c: Caller, agent: string, name: string): Promise<{ name: string; version: number; value: Buffer }>;
+  get(c: Caller, agent: string, name: string, version?: number, opts?: { unlock?: () => Promise<Buffer> }): Promise<{ name: string; version: number; value: Buffer }>;
 }
 
 export interface AgentSecret {
@@ -102,14 +102,17 @@ export function createAgentAccess(deps: {
     throw new ClawkeepError("unauthorized", "missing or invalid agent token");
   }
 
-  /** The agent's own secrets (all, or the token's `only`), E2EE ones as unopened envelopes. */
-  async function readSecrets(secrets: SecretReader, claims: AgentClaims): Promise<AgentSecret[]> {
+  /**
+   * The agent's own secrets (all, or the token's `only`), E2EE ones as unopened envelopes.
+   * Password-mode ones need `unlock` (the agent was given the user's credential password).
+   */
+  async function readSecrets(secrets: SecretReader, claims: AgentClaims, unlock?: (c: Caller, target: string) => Promise<Buffer>): Promise<AgentSecret[]> {
     const caller: Caller = { userId: claims.usr, actor: `agent:${claims.agt}` };
     let names = (await secrets.list(caller, claims.name)).map((s) => s.name);
     if (claims.only) names = names.filter((n) => claims.only!.includes(n));
     const out: AgentSecret[] = [];
     for (const n of names) {
-      const s = await secrets.get(caller, claims.name, n);
+      const s = await secrets.get(caller, claims.name, n, undefined, unlock ? { unlock: () => unlock(caller, `${claims.name}/${n}`) } : {});
       const text = s.value.toString("utf8");
       const utf8 = Buffer.from(text, "utf8").equals(s.value);
       out.push({ name: s.name, version: s.version, e2ee: utf8 && isE2ee(text), encoding: utf8 ? "utf8" : "base64", value: utf8 ? text : s.value.toString("base64") });

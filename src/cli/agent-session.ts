@@ -47,7 +47,7 @@ export async function agentSession(creds: AgentCreds, only?: string[]): Promise<
   return { ...base, token: hs.agent_token };
 }
 
-/** Handshake, then the agent's secrets. */
-export async function fetchAgentSecrets(creds: AgentCreds, only?: string[]): Promise<{ agent: string; secrets: AgentSecretOut[] }> {
-  return json<{ agent: string; secrets: AgentSecretOut[] }>(await api(await agentSession(creds, only), "GET", "/v1/agent/secrets"));
+/** Handshake, then the agent's secrets (password-mode ones opened server-side only with `headers` carrying the credential password). */
+export async function fetchAgentSecrets(creds: AgentCreds, only?: string[], headers: Record<string, string> = {}): Promise<{ agent: string; secrets: AgentSecretOut[] }> {
+  return json<{ agent: string; secrets: AgentSecretOut[] }>(await api(await agentSession(creds, only), "GET", "/v1/agent/secrets", { headers }));
 }

@@ -42,10 +42,10 @@ export async function api(
   env: ClientEnv,
   method: string,
   path: string,
-  opts: { body?: Buffer | object; accept?: string; contentType?: string } = {},
+  opts: { body?: Buffer | object; accept?: string; contentType?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiResponse> {
   const url = new URL(path, env.addr);
-  const headers: Record<string, string> = { accept: opts.accept ?? "application/json" };
+  const headers: Record<string, string> = { ...opts.headers, accept: opts.accept ?? "application/json" };
   if (env.token) headers.authorization = `Bearer ${env.token}`;
   let payload: Buffer | undefined;
   if (Buffer.isBuffer(opts.body)) {

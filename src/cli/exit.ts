@@ -18,6 +18,7 @@ export function exitCodeFor(code: string | undefined): number {
     case "value_too_large":
     case "payload_too_large":
     case "unsupported_media_type":
+    case "credential_password_not_set":
       return EXIT.usage;
     case "not_found":
     case "agent_not_registered":
@@ -30,6 +31,8 @@ export function exitCodeFor(code: string | undefined): number {
     case "handshake_bad_signature":
     case "handshake_replay":
     case "agent_disabled":
+    case "credential_password_required":
+    case "credential_password_invalid":
       return EXIT.auth;
     case "integrity_error":
       return EXIT.integrity;

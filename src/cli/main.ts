@@ -56,6 +56,8 @@ secret
   .option("--from-file <file>", "read the value from this file")
   .option("--e2ee", "encrypt the value here, end to end (the server stores an envelope it cannot open)")
   .option("--passphrase-file <file>", "with --e2ee: read the passphrase from this 0600 file instead of prompting")
+  .option("--password-mode", "password-derived mode: sealed under your credential password too, so the server cannot open it without the password")
+  .option("--password-file <file>", "with --password-mode: read the credential password from this 0600 file instead of prompting")
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).put(ref, o));
 secret
@@ -64,8 +66,22 @@ secret
   .option("--version <n>", "a specific version")
   .option("--e2ee", "open an end-to-end encrypted value here")
   .option("--passphrase-file <file>", "with --e2ee: read the passphrase from this 0600 file instead of prompting")
+  .option("--password-file <file>", "a password-mode value: read the credential password from this 0600 file (otherwise prompted when needed)")
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).get(ref, o));
+
+const credPassword = program.command("credential-password").description("the credential password of the password-derived mode (never stored by the server)");
+credPassword
+  .command("set")
+  .description("set your credential password, once (prompted twice without echo, or --password-file)")
+  .option("--password-file <file>", "read the password from this 0600 file instead of prompting")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/credential-password.js")).set(o));
+credPassword
+  .command("status")
+  .description("whether a credential password is set, and its Argon2id parameters")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/credential-password.js")).status(o));
 secret
   .command("ls [agent]")
   .description("list secrets (names, versions, dates; never values)")
@@ -112,6 +128,7 @@ agent
   .option("--dotenv <file>", "also write the secrets to this file (0600, single-quoted)")
   .option("--reconcile-ssh <file>", "while CMD runs, keep this authorized_keys file in step with the agent's support-access grants")
   .option("--reconcile-interval <seconds>", "how often --reconcile-ssh runs (at least 1)", "60")
+  .option("--password-file <file>", "the user's credential password (0600 file), to open password-mode secrets")
   .passThroughOptions()
   .action(async (cmd, o) => (await import("./commands/agent-run.js")).run(cmd, o));
 agent

@@ -21,12 +21,12 @@ export function readSecretFile(file: string, what: string): string {
   return v;
 }
 
-function promptOnce(label: string): Promise<string> {
+function promptOnce(label: string, fileFlag = "--passphrase-file"): Promise<string> {
   let fd: number;
   try {
     fd = openSync("/dev/tty", "r+");
   } catch {
-    throw new CliError("no terminal to prompt for the passphrase on; use --passphrase-file", EXIT.usage, "bad_request");
+    throw new CliError(`no terminal to prompt on; use ${fileFlag}`, EXIT.usage, "bad_request");
   }
   const input = new tty.ReadStream(fd);
   const output = new tty.WriteStream(fd);
@@ -65,3 +65,15 @@ export async function readPassphrase(o: { passphraseFile?: string; confirm: bool
   if (o.confirm && (await promptOnce("Repeat the passphrase: ")) !== first) throw new CliError("the passphrases differ", EXIT.usage, "bad_request");
   return first;
 }
+
+/** The credential password (password-derived mode): from --password-file, or prompted without echo. */
+export async function readPassword(o: { passwordFile?: string; confirm: boolean }): Promise<string> {
+  if (o.passwordFile) return readSecretFile(o.passwordFile, "--password-file");
+  const first = await promptOnce("Credential password: ", "--password-file");
+  if (!first) throw new CliError("the password is empty", EXIT.usage, "bad_request");
+  if (o.confirm && (await promptOnce("Repeat the password: ", "--password-file")) !== first) throw new CliError("the passwords differ", EXIT.usage, "bad_request");
+  return first;
+}
+
+/** The request header that carries the credential password (base64 of its UTF-8 bytes). */
+export const passwordHeader = (password: string): Record<string, string> => ({ "x-clawkeep-credential-password": Buffer.from(password, "utf8").toString("base64") });

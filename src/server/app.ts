@@ -7,12 +7,17 @@ import { auditRoutes, userRoutes } from "./routes/admin.js";
 import { secretRoutes } from "./routes/secrets.js";
 import { agentRoutes } from "./routes/agents.js";
 import { agentApi } from "./routes/agent-api.js";
+import { credentialPasswordRoutes } from "./routes/credential-password.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
 // header that can carry a credential is censored wherever it appears in a log object.
 export const REDACT_PATHS = [
   "req.headers.authorization",
   "req.headers.cookie",
+  'req.headers["x-clawkeep-credential-password"]',
+  'headers["x-clawkeep-credential-password"]',
+  "password",
+  "*.password",
   "headers.authorization",
   "headers.cookie",
   "authorization",
@@ -71,11 +76,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));
-    secretRoutes(v1, rt.secrets);
+    secretRoutes(v1, rt.secrets, rt.credentialPasswords);
+    credentialPasswordRoutes(v1, rt.credentialPasswords);
     userRoutes(v1, rt.users, rt.erasure);
     auditRoutes(v1, rt.audit);
     agentRoutes(v1, rt.agents, rt.support, rt.erasure);
   });
-  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support }));
+  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords }));
   return app;
 }

@@ -121,6 +121,7 @@ export function createErasure(deps: ErasureDeps) {
     await trx.deleteFrom("agents").where("user_id", "=", userId).execute();
     const versions = await trx.deleteFrom("secret_versions").where("user_id", "=", userId).executeTakeFirst();
     await trx.deleteFrom("secret_heads").where("user_id", "=", userId).execute();
+    await trx.deleteFrom("credential_passwords").where("user_id", "=", userId).execute();
     // Wipe the wrapped DEKs first so no row version that still holds one is left behind by a
     // delete alone (PostgreSQL keeps dead tuples until VACUUM; compact() handles those).
     const live = await trx.selectFrom("user_epochs").select("epoch").where("user_id", "=", userId).where("state", "!=", "destroyed").execute();

@@ -7,6 +7,8 @@ import type { AuditLog } from "../audit/log.js";
 import { createKeyedLock } from "./keyed-lock.js";
 import { checkAgent, checkName } from "./names.js";
 import { IntegrityFailure, openPointer, sealToBlob, type Pointer } from "./sealed.js";
+import { EnvelopeError, open, seal } from "../crypto/envelope.js";
+import { wipe } from "../crypto/bytes.js";
 
 export { blobKey } from "./sealed.js";
 
@@ -26,6 +28,20 @@ export interface SecretValue {
   version: number;
   createdAt: string;
   value: Buffer;
+  mode: CredentialMode;
+}
+
+/** Platform-managed (epoch DEK only) or password-derived (formats §17). E2EE values are platform values whose bytes are an envelope. */
+export type CredentialMode = "platform" | "password";
+
+export interface PutOptions {
+  /** Password mode: the key from the user's credential password (CredentialPasswords.unlock). */
+  passwordKey?: Buffer;
+}
+
+export interface GetOptions {
+  /** Called only when the version is in password mode: the key from the user's credential password. */
+  unlock?: () => Promise<Buffer>;
 }
 
 export interface VersionInfo {
@@ -34,6 +50,7 @@ export interface VersionInfo {
   size: number | null;
   deleted: boolean;
   epoch: number | null;
+  mode: CredentialMode;
 }
 
 export interface SecretSummary {
@@ -114,15 +131,16 @@ export function createSecretService(deps: {
     if (row.status !== "active") throw new ClawkeepError("agent_disabled", `agent ${agent} is disabled`);
   }
 
-  async function put(c: Caller, agentIn: string, nameIn: string, value: Uint8Array): Promise<{ version: number; createdAt: string }> {
+  async function put(c: Caller, agentIn: string, nameIn: string, value: Uint8Array, opts: PutOptions = {}): Promise<{ version: number; createdAt: string }> {
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
     if (value.length > deps.maxBytes) throw new ClawkeepError("value_too_large", `value is larger than ${deps.maxBytes} bytes`);
     await requireActiveAgent(c.userId, agent);
-    return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value));
+    return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value, opts.passwordKey));
   }
 
-  async function putLocked(c: Caller, agent: string, name: string, value: Uint8Array): Promise<{ version: number; createdAt: string }> {
+  async function putLocked(c: Caller, agent: string, name: string, value: Uint8Array, passwordKey?: Buffer): Promise<{ version: number; createdAt: string }> {
+    const mode: CredentialMode = passwordKey ? "password" : "platform";
     for (let attempt = 0; ; attempt++) {
       const { epoch } = await db.transaction().execute(async (trx) => {
         const r = await keyring.currentEpoch(trx, c.userId);
@@ -132,7 +150,11 @@ export function createSecretService(deps: {
         return r;
       });
       const version = await nextVersion(c.userId, agent, name);
-      const { blobId, sha256: digest, key } = await sealToBlob(deps, { user: c.userId, agent, name, version, epoch }, value);
+      // Password mode: the value is first sealed under the password's key (kind 'P', bound to
+      // the version), and that envelope is what the epoch DEK seals. Opening needs both, and
+      // re-encryption and erasure work on the outer layer without the password.
+      const plaintext = passwordKey ? seal(passwordKey, value, { kind: "password-secret", user: c.userId, agent, name, version }) : value;
+      const { blobId, sha256: digest, key } = await sealToBlob(deps, { user: c.userId, agent, name, version, epoch }, plaintext);
       const createdAt = new Date().toISOString();
       try {
         await db.transaction().execute(async (trx) => {
@@ -149,7 +171,7 @@ export function createSecretService(deps: {
           if (Number(counted.numUpdatedRows) !== 1) throw new EpochMoved();
           await trx
             .insertInto("secret_versions")
-            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt, mode: "platform" })
+            .values({ user_id: c.userId, agent, name, version, epoch, blob_id: blobId, sha256: digest, size: value.length, deleted: 0, created_at: createdAt, mode })
             .execute();
           await audit.append(trx, {
             userId: c.userId,
@@ -157,7 +179,7 @@ export function createSecretService(deps: {
             action: "BlobWritten",
             target: `${agent}/${name}`,
             outcome: "success",
-            metadata: { version, epoch, blob_id: blobId, sha256: digest, size: value.length },
+            metadata: { version, epoch, blob_id: blobId, sha256: digest, size: value.length, mode },
           });
         });
       } catch (e) {
@@ -175,13 +197,21 @@ export function createSecretService(deps: {
     }
   }
 
-  async function get(c: Caller, agentIn: string, nameIn: string, version?: number): Promise<SecretValue> {
+  async function get(c: Caller, agentIn: string, nameIn: string, version?: number, opts: GetOptions = {}): Promise<SecretValue> {
     const agent = checkAgent(agentIn);
     const name = checkName(nameIn);
     const target = `${agent}/${name}`;
     const row = version === undefined ? await latest(c.userId, agent, name) : await exact(c.userId, agent, name, version);
     if (!row || row.deleted || row.blob_id === null || row.epoch === null || row.sha256 === null) {
       throw new ClawkeepError("not_found", "no such secret");
+    }
+    let passwordKey: Buffer | undefined;
+    if (row.mode === "password") {
+      if (!opts.unlock) {
+        await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "failure", metadata: { version: row.version, reason: "password_required" } });
+        throw new ClawkeepError("credential_password_required", "this value is in password mode: give the credential password");
+      }
+      passwordKey = await opts.unlock();
     }
     let pointer: Pointer = { ...row, epoch: row.epoch, blob_id: row.blob_id, sha256: row.sha256 };
     let value: Buffer | undefined;
@@ -199,11 +229,23 @@ export function createSecretService(deps: {
         pointer = { ...now, epoch: now.epoch!, blob_id: now.blob_id!, sha256: now.sha256! };
       }
     }
-    await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "success", metadata: { version: row.version } });
+    if (passwordKey) {
+      const outer = value;
+      try {
+        value = open(passwordKey, outer, { kind: "password-secret", user: c.userId, agent, name, version: row.version });
+      } catch (e) {
+        if (!(e instanceof EnvelopeError)) throw e;
+        return integrityFailure(c, target, `password_envelope_${e.reason}`, { version: pointer.version, epoch: pointer.epoch, blob_id: pointer.blob_id });
+      } finally {
+        wipe(passwordKey);
+        wipe(outer);
+      }
+    }
+    await audit.record({ userId: c.userId, actor: c.actor, action: "SecretRead", target, outcome: "success", metadata: { version: row.version, mode: row.mode } });
     // A value still sealed under an older epoch moves to the current one on read (lazy
     // re-encryption). Best effort: the background job catches anything this misses.
     if (deps.onRead) await deps.onRead(pointer).catch(() => undefined);
-    return { agent, name, version: row.version, createdAt: row.created_at, value };
+    return { agent, name, version: row.version, createdAt: row.created_at, value, mode: row.mode };
   }
 
   async function versions(c: Caller, agentIn: string, nameIn: string): Promise<VersionInfo[]> {
@@ -211,14 +253,14 @@ export function createSecretService(deps: {
     const name = checkName(nameIn);
     const rows = await db
       .selectFrom("secret_versions")
-      .select(["version", "created_at", "size", "deleted", "epoch"])
+      .select(["version", "created_at", "size", "deleted", "epoch", "mode"])
       .where("user_id", "=", c.userId)
       .where("agent", "=", agent)
       .where("name", "=", name)
       .orderBy("version")
       .execute();
     if (rows.length === 0) throw new ClawkeepError("not_found", "no such secret");
-    return rows.map((r) => ({ version: r.version, createdAt: r.created_at, size: r.size, deleted: r.deleted === 1, epoch: r.epoch }));
+    return rows.map((r) => ({ version: r.version, createdAt: r.created_at, size: r.size, deleted: r.deleted === 1, epoch: r.epoch, mode: r.mode }));
   }
 
   async function list(c: Caller, agentIn?: string): Promise<SecretSummary[]> {

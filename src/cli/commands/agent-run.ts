@@ -4,7 +4,7 @@ import { constants as osc } from "node:os";
 import { openE2eeText } from "../../crypto/e2ee/index.js";
 import { agentCreds, fetchAgentSecrets } from "../agent-session.js";
 import { CliError, EXIT } from "../exit.js";
-import { readSecretFile } from "../passphrase.js";
+import { passwordHeader, readSecretFile } from "../passphrase.js";
 
 // `clawkeep agent run [--only NAME…] [--dotenv FILE] -- CMD…` (seed 000's rv-exec pattern):
 // handshake, fetch this agent's secrets, open E2EE ones here with ENCRYPTION_SECRET, then start
@@ -21,8 +21,9 @@ function encryptionSecret(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /** Resolves the agent's secrets to NAME → plaintext, opening E2EE values locally. */
-export async function resolveSecrets(only: string[] | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, string>> {
-  const { agent, secrets } = await fetchAgentSecrets(agentCreds(env), only);
+export async function resolveSecrets(only: string[] | undefined, env: NodeJS.ProcessEnv = process.env, passwordFile?: string): Promise<Map<string, string>> {
+  const headers = passwordFile ? passwordHeader(readSecretFile(passwordFile, "--password-file")) : {};
+  const { agent, secrets } = await fetchAgentSecrets(agentCreds(env), only, headers);
   const missing = (only ?? []).filter((n) => !secrets.some((s) => s.name === n));
   if (missing.length) throw new CliError(`not_found: the agent has no secret ${missing.join(", ")}`, EXIT.notFound, "not_found");
   const pass = secrets.some((s) => s.e2ee) ? encryptionSecret(env) : undefined;
@@ -93,10 +94,10 @@ function parseInterval(s: string | undefined): number {
   return n;
 }
 
-export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; reconcileSsh?: string; reconcileInterval?: string }) {
+export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; reconcileSsh?: string; reconcileInterval?: string; passwordFile?: string }) {
   if (cmd.length === 0 && !o.dotenv) throw new CliError("nothing to run: give -- CMD… (or --dotenv FILE)", EXIT.usage, "bad_request");
   const interval = parseInterval(o.reconcileInterval);
-  const values = await resolveSecrets(o.only);
+  const values = await resolveSecrets(o.only, process.env, o.passwordFile);
   if (o.dotenv) writeDotenv(o.dotenv, values);
   if (cmd.length === 0) return;
   const childEnv: NodeJS.ProcessEnv = { ...process.env };

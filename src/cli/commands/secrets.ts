@@ -19,8 +19,9 @@ async function readStdin(): Promise<Buffer> {
 }
 
 type E2eeOpts = { e2ee?: boolean; passphraseFile?: string };
+type PasswordOpts = { passwordMode?: boolean; passwordFile?: string };
 
-export async function put(ref: string, o: { fromFile?: string; json?: boolean } & E2eeOpts) {
+export async function put(ref: string, o: { fromFile?: string; json?: boolean } & E2eeOpts & PasswordOpts) {
   const p = path(ref);
   const env = clientEnv();
   let value: Buffer;
@@ -30,22 +31,44 @@ export async function put(ref: string, o: { fromFile?: string; json?: boolean } 
     throw new CliError("cannot read the value file", EXIT.usage, "bad_request");
   }
   if (o.e2ee) value = await (await import("../e2ee.js")).sealValue(splitRef(ref), value, o);
-  const r = json<{ agent: string; name: string; version: number; created_at: string }>(await api(env, "PUT", p, { body: value }));
-  out(o.json ? JSON.stringify({ ...r, e2ee: Boolean(o.e2ee) }) : `stored ${r.agent}/${r.name} version ${r.version}${o.e2ee ? " (end-to-end encrypted)" : ""}`);
+  let headers: Record<string, string> = {};
+  if (o.passwordMode) {
+    const { passwordHeader, readPassword } = await import("../passphrase.js");
+    headers = { ...passwordHeader(await readPassword({ passwordFile: o.passwordFile, confirm: false })), "x-clawkeep-credential-mode": "password" };
+  } else if (o.passwordFile) {
+    throw new CliError("--password-file with secret put needs --password-mode", EXIT.usage, "bad_request");
+  }
+  const r = json<{ agent: string; name: string; version: number; created_at: string; mode: string }>(await api(env, "PUT", p, { body: value, headers }));
+  const notes = [o.e2ee ? "end-to-end encrypted" : "", o.passwordMode ? "password mode" : ""].filter(Boolean).join(", ");
+  out(o.json ? JSON.stringify({ ...r, e2ee: Boolean(o.e2ee) }) : `stored ${r.agent}/${r.name} version ${r.version}${notes ? ` (${notes})` : ""}`);
 }
 
-export async function get(ref: string, o: { version?: string; json?: boolean } & E2eeOpts) {
+// A password-mode value needs the credential password: from --password-file, or, when the server
+// says it is needed, prompted for on the terminal and the read tried once more.
+async function getWithPassword(ref: string, q: string, accept: string, o: PasswordOpts) {
+  const { passwordHeader, readPassword } = await import("../passphrase.js");
+  const read = (headers: Record<string, string>) => api(clientEnv(), "GET", path(ref) + q, { accept, headers });
+  if (o.passwordFile) return read(passwordHeader(await readPassword({ passwordFile: o.passwordFile, confirm: false })));
+  try {
+    return await read({});
+  } catch (e) {
+    if (!(e instanceof CliError) || e.code !== "credential_password_required") throw e;
+    return read(passwordHeader(await readPassword({ confirm: false })));
+  }
+}
+
+export async function get(ref: string, o: { version?: string; json?: boolean } & E2eeOpts & PasswordOpts) {
   const q = o.version === undefined ? "" : `?version=${enc(o.version)}`;
   if (o.e2ee) {
-    const r = await api(clientEnv(), "GET", path(ref) + q, { accept: "application/octet-stream" });
+    const r = await getWithPassword(ref, q, "application/octet-stream", o);
     process.stdout.write(await (await import("../e2ee.js")).openValue(splitRef(ref), r.body, o));
     return;
   }
   if (o.json) {
-    out((await api(clientEnv(), "GET", path(ref) + q)).body.toString("utf8"));
+    out((await getWithPassword(ref, q, "application/json", o)).body.toString("utf8"));
     return;
   }
-  const r = await api(clientEnv(), "GET", path(ref) + q, { accept: "application/octet-stream" });
+  const r = await getWithPassword(ref, q, "application/octet-stream", o);
   process.stdout.write(r.body);
 }
 

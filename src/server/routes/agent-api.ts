@@ -4,6 +4,8 @@ import type { AgentClaims } from "../../agents/token.js";
 import type { SupportAccess } from "../../agents/support.js";
 import { ClawkeepError } from "../../errors.js";
 import { bearerOf } from "../auth.js";
+import type { CredentialPasswords } from "../../vault/credential-password.js";
+import { credentialPassword, requestUnlock } from "./credential-password.js";
 
 // The agent-facing API, in its own plugin scope: the handshake (no bearer; the body is signed)
 // and routes for agent tokens only. User tokens are refused here, and agent tokens are refused
@@ -15,7 +17,7 @@ declare module "fastify" {
   }
 }
 
-export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess }) {
+export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess; passwords: CredentialPasswords }) {
   // The signature covers the body's exact bytes, so the handshake reads it as text and parses
   // it itself; no other route in this scope takes a body.
   app.removeContentTypeParser("application/json");
@@ -34,7 +36,14 @@ export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess
     });
     scoped.get("/v1/agent/secrets", async (req, reply) => {
       const claims = req.agent!;
-      const secrets = await deps.access.readSecrets(deps.secrets, claims);
+      // Password-mode values open only when the agent was given the user's credential password.
+      const u = requestUnlock(deps.passwords, credentialPassword(req));
+      let secrets;
+      try {
+        secrets = await deps.access.readSecrets(deps.secrets, claims, u.unlock);
+      } finally {
+        await u.wipe();
+      }
       return reply.header("cache-control", "no-store").send({ agent_id: claims.agt, agent: claims.name, secrets });
     });
     scoped.get("/v1/agent/support-access", async (req) => {

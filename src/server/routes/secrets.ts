@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ClawkeepError } from "../../errors.js";
 import type { SecretService } from "../../vault/secrets.js";
+import type { CredentialPasswords } from "../../vault/credential-password.js";
+import { credentialPassword, MODE_HEADER } from "./credential-password.js";
 import { parseVersion } from "../../vault/names.js";
 import { principal } from "../auth.js";
 
@@ -31,24 +33,44 @@ function sendValue(reply: FastifyReply, req: FastifyRequest, s: Awaited<ReturnTy
   const accept = req.headers.accept ?? "";
   reply.header("cache-control", "no-store");
   if (accept.includes("application/octet-stream")) {
-    return reply.header("content-type", "application/octet-stream").header("x-clawkeep-version", String(s.version)).send(s.value);
+    return reply.header("content-type", "application/octet-stream").header("x-clawkeep-version", String(s.version)).header(MODE_HEADER, s.mode).send(s.value);
   }
   const utf8 = isUtf8(s.value);
   const encoding = utf8 ? "utf8" : "base64";
   const value = s.value.toString(encoding);
-  return reply.send({ agent: s.agent, name: s.name, version: s.version, created_at: s.createdAt, encoding, value });
+  return reply.send({ agent: s.agent, name: s.name, version: s.version, created_at: s.createdAt, mode: s.mode, encoding, value });
 }
 
-export function secretRoutes(app: FastifyInstance, secrets: SecretService) {
+export function secretRoutes(app: FastifyInstance, secrets: SecretService, passwords: CredentialPasswords) {
   app.put<{ Params: P }>("/v1/secrets/:agent/:name", async (req, reply) => {
-    const r = await secrets.put(caller(req), req.params.agent, req.params.name, bodyValue(req));
-    return reply.status(201).send({ agent: req.params.agent, name: req.params.name, version: r.version, created_at: r.createdAt });
+    const mode = req.headers[MODE_HEADER] ?? "platform";
+    if (mode !== "platform" && mode !== "password") throw new ClawkeepError("bad_request", `${MODE_HEADER} must be platform or password`);
+    const password = credentialPassword(req);
+    const c = caller(req);
+    const value = bodyValue(req);
+    let passwordKey: Buffer | undefined;
+    if (mode === "password") {
+      if (password === undefined) throw new ClawkeepError("credential_password_required", "password mode needs the credential password");
+      passwordKey = await passwords.unlock(c, password, `${req.params.agent}/${req.params.name}`);
+    } else if (password !== undefined) {
+      // A password with no mode would silently store a platform value the user thinks is protected.
+      throw new ClawkeepError("bad_request", `a credential password was given without ${MODE_HEADER}: password`);
+    }
+    try {
+      const r = await secrets.put(c, req.params.agent, req.params.name, value, { passwordKey });
+      return reply.status(201).send({ agent: req.params.agent, name: req.params.name, version: r.version, created_at: r.createdAt, mode });
+    } finally {
+      passwordKey?.fill(0);
+    }
   });
 
   app.get<{ Params: P; Querystring: { version?: string } }>("/v1/secrets/:agent/:name", async (req, reply) => {
     const q = req.query.version;
     const version = q === undefined ? undefined : parseVersion(q);
-    return sendValue(reply, req, await secrets.get(caller(req), req.params.agent, req.params.name, version));
+    const password = credentialPassword(req);
+    const c = caller(req);
+    const unlock = password === undefined ? undefined : () => passwords.unlock(c, password, `${req.params.agent}/${req.params.name}`);
+    return sendValue(reply, req, await secrets.get(c, req.params.agent, req.params.name, version, { unlock }));
   });
 
   app.delete<{ Params: P }>("/v1/secrets/:agent/:name", async (req) => {
@@ -61,7 +83,7 @@ export function secretRoutes(app: FastifyInstance, secrets: SecretService) {
     return {
       agent: req.params.agent,
       name: req.params.name,
-      versions: v.map((x) => ({ version: x.version, created_at: x.createdAt, size: x.size, deleted: x.deleted, epoch: x.epoch })),
+      versions: v.map((x) => ({ version: x.version, created_at: x.createdAt, size: x.size, deleted: x.deleted, epoch: x.epoch, mode: x.mode })),
     };
   });
 
