@@ -7,6 +7,9 @@
 //
 //   node --import tsx scripts/gen-vectors.ts     # rewrites test/vectors/*.json
 import { createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, sign } from "node:crypto";
+// Node 20's crypto has no Argon2id: the vector uses noble's pure-JS one, while the server uses the
+// native argon2 binding, so the two still meet only through the spec.
+import { argon2id } from "@noble/hashes/argon2.js";
 import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -45,15 +48,18 @@ const KEY_ID = hkdf(INFO.keyId).subarray(0, 8).toString("hex");
 // ---- envelope v1 ---------------------------------------------------------------------------
 type SecretCtx = { kind: "secret"; user: string; agent: string; name: string; version: number; epoch: number; blobId: string };
 type DekCtx = { kind: "dek"; user: string; epoch: number };
-type Ctx = SecretCtx | DekCtx;
+type PasswordCtx = { kind: "password-secret"; user: string; agent: string; name: string; version: number };
+type Ctx = SecretCtx | DekCtx | PasswordCtx;
 
-const header = (ctx: Ctx): Buffer => Buffer.from([0x43, 0x4b, ctx.kind === "secret" ? 0x53 : 0x44, 0x01]);
+const header = (ctx: Ctx): Buffer => Buffer.from([0x43, 0x4b, { secret: 0x53, dek: 0x44, "password-secret": 0x50 }[ctx.kind], 0x01]);
 
 function aad(ctx: Ctx): Buffer {
   const items =
     ctx.kind === "secret"
       ? ["clawkeep/secret/v1", ctx.user, ctx.agent, ctx.name, String(ctx.version), String(ctx.epoch), ctx.blobId]
-      : ["clawkeep/dek/v1", ctx.user, String(ctx.epoch)];
+      : ctx.kind === "password-secret"
+        ? ["clawkeep/password-secret/v1", ctx.user, ctx.agent, ctx.name, String(ctx.version)]
+        : ["clawkeep/dek/v1", ctx.user, String(ctx.epoch)];
   const out: Buffer[] = [header(ctx)];
   for (const s of items) {
     const b = Buffer.from(s, "utf8");
@@ -164,6 +170,40 @@ function rowMacVector(): Vector {
     user_mac: mac(`clawkeep/user-row/v1\n${user.id}\n${user.name}\n${user.is_admin}`),
     grant,
     grant_mac: mac(`clawkeep/support-grant/v1\n${grant.id}\n${grant.agent_id}\n${grant.user_id}\n${grant.operator}\n${grant.public_key}\n${grant.created_at}\n${grant.expires_at}`),
+  };
+}
+
+// ---- Password-derived mode v1 (formats §17) --------------------------------------------------
+function passwordModeVector(): Vector {
+  const password = "correct horse battery staple";
+  const salt = seq(0x70, 16);
+  const params = { memory_kib: 65536, iterations: 3, parallelism: 4 };
+  const root = Buffer.from(argon2id(Buffer.from(password.normalize("NFC"), "utf8"), salt, { m: params.memory_kib, t: params.iterations, p: params.parallelism, dkLen: 32 }));
+  const expand = (info: string) => Buffer.from(hkdfSync("sha256", root, Buffer.alloc(0), info, 32));
+  const key = expand("clawkeep/credential-password/key/v1");
+  const verifier = createHmac("sha256", expand("clawkeep/credential-password/verifier/v1")).update(`clawkeep/credential-password/verifier/v1\n${USER}`, "utf8").digest("hex");
+  const ctx: PasswordCtx = { kind: "password-secret", user: USER, agent: SECRET_CTX.agent, name: SECRET_CTX.name, version: SECRET_CTX.version };
+  const nonce = seq(0x50, 12);
+  const inner = sealWith(key, nonce, PLAINTEXT, ctx);
+  return {
+    format: "clawkeep password-derived mode v1 (envelope kind 'P' inside kind 'S')",
+    description: "A credential password through Argon2id, the sealing key and verifier HKDF'd from it, a value sealed under that key, and that envelope sealed as the plaintext of secret-envelope-ok's context.",
+    expect: "ok",
+    password,
+    salt_base64: salt.toString("base64"),
+    kdf: params,
+    user_id: USER,
+    argon2id_hex: hex(root),
+    key_hex: hex(key),
+    verifier,
+    context: ctx,
+    nonce_hex: hex(nonce),
+    aad_hex: hex(aad(ctx)),
+    plaintext_hex: hex(PLAINTEXT),
+    inner_envelope_hex: hex(inner),
+    dek_hex: hex(DEK),
+    outer_context: SECRET_CTX,
+    outer_envelope_hex: hex(sealWith(DEK, SECRET_NONCE, inner, SECRET_CTX)),
   };
 }
 
@@ -285,6 +325,7 @@ export function buildVectors(): Record<string, Vector> {
       mac: createHmac("sha256", hkdf(INFO.token)).update(`clawkeep/token-row/v1\n${token}\ntok_1\nusr_tok\n`).digest("hex"),
     },
     "row-macs": rowMacVector(),
+    "password-mode": passwordModeVector(),
     "blob-key": {
       format: "blob key v1",
       description: "Where the ciphertext of secret-envelope-ok lives in the blob store.",

@@ -41,6 +41,7 @@ describe("loadConfig", () => {
       maintenanceSeconds: 3600,
       handshakeWindowSeconds: 60,
       agentTokenTtlSeconds: 900,
+      passwordKdfConcurrency: 2,
       migrate: true,
       logLevel: "info",
     });

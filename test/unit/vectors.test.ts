@@ -14,6 +14,7 @@ import { migrateToLatest, openSqlite, type MetaStore } from "../../src/store/met
 import { createUserService, userRowMac } from "../../src/users/users.js";
 import { grantRowMac } from "../../src/agents/support.js";
 import { redact } from "../../src/redacted.js";
+import { argon2idRoot, passwordKeys } from "../../src/crypto/password-kdf.js";
 import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
 
 // Every committed vector (test/vectors/*.json, made by scripts/gen-vectors.ts from the spec in
@@ -98,6 +99,22 @@ describe("test vectors", () => {
         }
       }
     });
+  });
+
+  it("password-mode: Argon2id, the derived key and verifier, and both envelope layers", async () => {
+    const v = load("password-mode.json");
+    const root = await argon2idRoot(v.password, Buffer.from(v.salt_base64, "base64"), { memoryKib: v.kdf.memory_kib, iterations: v.kdf.iterations, parallelism: v.kdf.parallelism });
+    expect(root.toString("hex")).toBe(v.argon2id_hex);
+    const { key, verifier } = passwordKeys(root, v.user_id);
+    expect(key.toString("hex")).toBe(v.key_hex);
+    expect(verifier).toBe(v.verifier);
+    const inner = open(buf(v.dek_hex), buf(v.outer_envelope_hex), v.outer_context);
+    expect(inner.toString("hex")).toBe(v.inner_envelope_hex);
+    expect(encodeAad(inner.subarray(0, 4), v.context).toString("hex")).toBe(v.aad_hex);
+    expect(open(key, inner, v.context).toString("hex")).toBe(v.plaintext_hex);
+    // The epoch DEK alone, or the password key bound to another version, opens nothing.
+    expect(() => open(buf(v.dek_hex), inner, v.context)).toThrow(EnvelopeError);
+    expect(() => open(key, inner, { ...v.context, version: v.context.version + 1 })).toThrow(EnvelopeError);
   });
 
   it("blob-key: blobKey() builds the key and the store accepts it", () => {
@@ -204,6 +221,8 @@ describe("test vectors", () => {
       token.token_hash,
       load("row-macs.json").user_mac,
       load("row-macs.json").grant_mac,
+      load("password-mode.json").verifier,
+      load("password-mode.json").inner_envelope_hex,
       load("blob-key.json").key,
       load("master-key-file.json").file_text.trim(),
     ];
