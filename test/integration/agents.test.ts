@@ -166,7 +166,10 @@ describe.each(BACKENDS)("agents ($name)", (backend) => {
       const t2 = (await hs(buildHandshake(created.agent_id, newSecret))).json().agent_token;
       expect((await post(env.app, "/v1/agents/rot-bot/disable", alice)).json().status).toBe("disabled");
       expect((await env.app.inject({ method: "GET", url: "/v1/agent/secrets", headers: bearer(t2) })).statusCode).toBe(401);
-      expect((await hs(buildHandshake(created.agent_id, newSecret))).json().error.code).toBe("agent_disabled");
+      const disabled = await hs(buildHandshake(created.agent_id, newSecret));
+      expect(disabled.json().error.code).toBe("agent_disabled");
+      expect(disabled.json().error.server_time).toBeTypeOf("number");
+      expect((await audit("AgentHandshake")).filter((e) => e.outcome === "failure" && e.metadata.reason === "disabled" && e.target === `agent/${created.agent_id}`)).toHaveLength(1);
       // A wrong secret for a disabled agent still says only "bad signature".
       expect((await hs(buildHandshake(created.agent_id, `cks_${"B".repeat(43)}`))).json().error.code).toBe("handshake_bad_signature");
       const actions = (await audit("AgentSecretRotated")).concat(await audit("AgentDisabled"), await audit("AgentCreated")).filter((e) => e.target === "agent/rot-bot");
