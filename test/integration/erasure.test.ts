@@ -161,7 +161,7 @@ describe.each(BACKENDS)("cryptographic erasure ($name)", (backend) => {
     expect(leftovers(env, old, []).length).toBeGreaterThanOrEqual(old.deks.length + old.blobs.length);
     const del = await env.app.inject({ method: "DELETE", url: "/v1/users/alice", headers: bearer(env.adminToken) });
     expect(del.statusCode, del.body).toBe(200);
-    expect(del.json()).toMatchObject({ user_id: aliceId, deleted: true, versions: 6, blobs_deleted: 6, agents: 1, tokens: 2, epochs_destroyed: 2 });
+    expect(del.json()).toMatchObject({ user_id: aliceId, deleted: true, versions: 6, blobs_deleted: 6, agents: 2, tokens: 2, epochs_destroyed: 2 });
 
     expect(leftovers(env, old, canaries)).toEqual([]);
     noOldKeyOpens(env, aliceId, [1, 2]);
@@ -182,7 +182,7 @@ describe.each(BACKENDS)("cryptographic erasure ($name)", (backend) => {
     const alice2 = await createUser(env, "alice");
     expect((await read(env, alice2, "misc/K0")).statusCode).toBe(404);
     const ev = (await env.rt.audit.list({ limit: 1000 })).find((e) => e.action === "UserDeleted");
-    expect(ev).toMatchObject({ user_id: aliceId, target: "user/alice", metadata: { versions: 6, agents: 1, tokens: 2, epochs_destroyed: 2 } });
+    expect(ev).toMatchObject({ user_id: aliceId, target: "user/alice", metadata: { versions: 6, agents: 2, tokens: 2, epochs_destroyed: 2 } });
     expect(await env.rt.audit.verify()).toMatchObject({ ok: true });
   });
 });

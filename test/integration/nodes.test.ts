@@ -34,7 +34,9 @@ describe.skipIf(!PG_AVAILABLE)("two nodes, one PostgreSQL, one S3", () => {
     const admin = { authorization: `Bearer ${a.adminToken()}`, "content-type": "application/json" };
     const u = await fetch(`${b.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "fleet" }) });
     token = ((await u.json()) as { token: string }).token;
-    await fetch(`${a.url}/v1/agents`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "bot" }) });
+    for (const name of ["bot", "load", "kill"]) {
+      await fetch(`${a.url}/v1/agents`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name }) });
+    }
   });
   afterAll(async () => {
     await a?.stop();
