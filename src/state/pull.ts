@@ -9,7 +9,7 @@ import { ClawkeepError } from "../errors.js";
 import { type CryptKeys, getPlain, listRemote, type PlainObject, plainListing, type StateContext } from "./crypt.js";
 import { loadManifest, saveManifest, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
-import { type Kind, LINK_SUFFIX, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
+import { type Kind, LINK_SUFFIX, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
 import { integrityCheck, isSqliteHeader } from "./sqlite.js";
 import { applyJournal, commitStaged, loadStagingIndex, localTarget, newStagedName, saveStagingIndex, type Staged, stagingDir } from "./staging.js";
 import { chain, Counter, type Summary, transferError } from "./transfer.js";
@@ -44,7 +44,7 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
     if (known && e && known.version === r.obj.version && known.sig === e.sig) {
       known.enc ??= r.obj.key;
       skipped++;
-    } else if (!known && e && e.kind !== "sqlite" && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
+    } else if (!known && e && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1 && notSqlite(e)) {
       m.files[r.path] = { sig: e.sig, kind: e.kind, version: r.obj.version, enc: r.obj.key };
       skipped++;
     } else todo.push(r);

@@ -29,12 +29,24 @@ export interface LocalEntry {
   /** Changes whenever the content may have changed (size, mtime, and the WAL's for SQLite). */
   readonly sig: string;
   readonly target?: string;
+  /**
+   * A small new or changed file whose header was not read by the scan: it is a plain file
+   * unless its bytes start with the SQLite header (see {@link notSqlite}).
+   */
+  readonly unsniffed?: boolean;
 }
+
+/** Files up to this size with no sidecar have their SQLite header checked when read for upload. */
+export const DEFER_SNIFF_MAX = 1 << 20;
+
+/** Is this entry surely not a SQLite database? Reads the header of an unsniffed file. */
+export const notSqlite = (e: LocalEntry) => e.kind !== "sqlite" && !(e.unsniffed === true && isSqliteFile(e.abs));
 
 /** What a previous run learnt about a path with a given signature (spares re-sniffing). */
 export type KnownKind = (path: string, sig: string) => Kind | undefined;
 
-export async function scanLocal(root: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
+export async function scanLocal(dir: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
+  const root = path.resolve(dir); // no trailing slash: paths below are built by concatenation
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
   // Synchronous on purpose: the state dir is a local directory, where lstat is a few
   // microseconds and an async call's thread-pool round trip costs several times that (and
@@ -42,10 +54,11 @@ export async function scanLocal(root: string, known: KnownKind = () => undefined
   // every STAT_BATCH entries.
   let n = 0;
   async function walk(rel: string): Promise<void> {
-    for (const e of readdirSync(rel === "" ? root : path.join(root, rel), { withFileTypes: true })) {
+    const prefix = rel === "" ? "" : `${rel}/`;
+    for (const e of readdirSync(rel === "" ? root : `${root}/${rel}`, { withFileTypes: true })) {
       if (rel === "" && e.name === STATE_DIR) continue;
-      const p = rel === "" ? e.name : `${rel}/${e.name}`;
-      const abs = path.join(root, p);
+      const p = prefix + e.name;
+      const abs = `${root}/${p}`;
       if (e.isDirectory()) await walk(p);
       else if (e.isSymbolicLink()) {
         const st = lstatSync(abs, { throwIfNoEntry: false });
@@ -86,8 +99,15 @@ export async function scanLocal(root: string, known: KnownKind = () => undefined
     // it out of the signature keeps a quiet database from looking changed after every pass.
     const side = SIG_SIDECARS.map((s) => raw.get(p + s));
     const sideSig = side.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-")).join("|");
-    const kind = known(p, `${sig}|${sideSig}`) ?? known(p, sig) ?? (r.size >= 512 ? undefined : "file");
-    if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
+    // With a sidecar beside it, a file may be a database in use whose main file does not change
+    // (WAL mode): an earlier "file" verdict is not trusted then, and the header is read now.
+    const hasSide = side.some((s) => s !== undefined) || raw.has(`${p}-shm`);
+    const kind = known(p, `${sig}|${sideSig}`) ?? (hasSide ? undefined : known(p, sig)) ?? (r.size >= 512 ? undefined : "file");
+    if (kind === undefined && !hasSide && r.size <= DEFER_SNIFF_MAX) {
+      // New or changed small file with no sidecar: the upload reads it whole anyway and checks
+      // the header then (push: switching to a snapshot), which saves an open and a read here.
+      out.set(p, { path: p, abs: r.abs, kind: "file", size: r.size, mtimeMs: r.mtimeMs, sig, unsniffed: true });
+    } else if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
     else add(p, r.abs, r.size, r.mtimeMs, kind, sig, sideSig);
   }
   // New or changed files are sniffed for the SQLite header.
