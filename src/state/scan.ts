@@ -12,6 +12,7 @@ const SIG_SIDECARS = ["-wal", "-journal"] as const;
 const STAT_BATCH = 1024;
 /** Signature suffix of a database with no WAL or journal beside it (as restored). */
 export const SQLITE_QUIET_SIG = "|-|-";
+const NO_SIDE = "-|-";
 
 export type Kind = "file" | "link" | "sqlite";
 export const LINK_SUFFIX = ".rclonelink";
@@ -48,6 +49,8 @@ export type KnownKind = (path: string, sig: string) => Kind | undefined;
 export async function scanLocal(dir: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
   const root = path.resolve(dir); // no trailing slash: paths below are built by concatenation
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
+  // Paths with a file named like one of their SQLite sidecars beside them.
+  const withSide = new Set<string>();
   // Synchronous on purpose: the state dir is a local directory, where lstat is a few
   // microseconds and an async call's thread-pool round trip costs several times that (and
   // contends with the remote listing running at the same time). The event loop gets a turn
@@ -72,6 +75,7 @@ export async function scanLocal(dir: string, known: KnownKind = () => undefined)
       } else if (e.isFile()) {
         const st = lstatSync(abs, { throwIfNoEntry: false });
         if (st) raw.set(p, { abs, size: st.size, mtimeMs: st.mtimeMs });
+        for (const s of SQLITE_SIDECARS) if (e.name.endsWith(s)) withSide.add(p.slice(0, -s.length));
       }
       if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
@@ -95,19 +99,25 @@ export async function scanLocal(dir: string, known: KnownKind = () => undefined)
       continue;
     }
     const sig = `${r.size}:${r.mtimeMs}`;
+    if (!withSide.has(p)) {
+      // The common case, kept lean (it runs for every file on every pass): no sidecar.
+      const kind = known(p, sig) ?? known(p, sig + SQLITE_QUIET_SIG) ?? (r.size < 512 ? "file" : undefined);
+      if (kind === undefined && r.size <= DEFER_SNIFF_MAX) {
+        // New or changed small file: the upload reads it whole anyway and checks the header
+        // then (push: switching to a snapshot), which saves an open and a read here.
+        out.set(p, { path: p, abs: r.abs, kind: "file", size: r.size, mtimeMs: r.mtimeMs, sig, unsniffed: true });
+      } else if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig: NO_SIDE });
+      else add(p, r.abs, r.size, r.mtimeMs, kind, sig, NO_SIDE);
+      continue;
+    }
     // -shm is only a shared-memory index that readers (our own backup included) touch: leaving
     // it out of the signature keeps a quiet database from looking changed after every pass.
     const side = SIG_SIDECARS.map((s) => raw.get(p + s));
     const sideSig = side.map((s) => (s ? `${s.size}:${s.mtimeMs}` : "-")).join("|");
     // With a sidecar beside it, a file may be a database in use whose main file does not change
     // (WAL mode): an earlier "file" verdict is not trusted then, and the header is read now.
-    const hasSide = side.some((s) => s !== undefined) || raw.has(`${p}-shm`);
-    const kind = known(p, `${sig}|${sideSig}`) ?? (hasSide ? undefined : known(p, sig)) ?? (r.size >= 512 ? undefined : "file");
-    if (kind === undefined && !hasSide && r.size <= DEFER_SNIFF_MAX) {
-      // New or changed small file with no sidecar: the upload reads it whole anyway and checks
-      // the header then (push: switching to a snapshot), which saves an open and a read here.
-      out.set(p, { path: p, abs: r.abs, kind: "file", size: r.size, mtimeMs: r.mtimeMs, sig, unsniffed: true });
-    } else if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
+    const kind = known(p, `${sig}|${sideSig}`) ?? (r.size >= 512 ? undefined : "file");
+    if (kind === undefined) sniff.push({ p, abs: r.abs, size: r.size, mtimeMs: r.mtimeMs, sig, sideSig });
     else add(p, r.abs, r.size, r.mtimeMs, kind, sig, sideSig);
   }
   // New or changed files are sniffed for the SQLite header.
