@@ -18,6 +18,7 @@ import { ClawkeepError } from "../errors.js";
 import { resolveCryptSecrets, StateKeyError } from "./keys.js";
 import type { Manifest } from "./manifest.js";
 import { type ListOptions, openRemote, type Remote, type RemoteObject } from "./remote.js";
+import { STATE_DIR } from "./scan.js";
 
 export interface CryptKeys {
   readonly names: RcloneNameCipher;
@@ -112,6 +113,27 @@ export function plainListing(
     );
   }
   return { files, undecryptable };
+}
+
+/**
+ * Plain paths of listed empty directories (rclone's --create-empty-src-dirs convention), keyed
+ * to their encrypted keys. Names that do not decrypt, or that would leave the state dir or
+ * name our bookkeeping, are left out.
+ */
+export function plainEmptyDirs(keys: CryptKeys, encrypted: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k of encrypted) {
+    let p: string;
+    try {
+      p = keys.names.decryptDirPath(k);
+    } catch {
+      continue;
+    }
+    const segs = p.split("/");
+    if (segs.some((s) => s === "" || s === "." || s === "..") || segs[0] === STATE_DIR) continue;
+    out.set(p, k);
+  }
+  return out;
 }
 
 /** The encrypted object name for `path` (the manifest's copy when it has one). */

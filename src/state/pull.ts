@@ -4,9 +4,10 @@
 // unchanged locally since, and its object is gone (and never when the remote lists nothing).
 import { createWriteStream } from "node:fs";
 import { lstat, mkdir, rm, stat, utimes } from "node:fs/promises";
+import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { ClawkeepError } from "../errors.js";
-import { type CryptKeys, getPlain, listRemote, type PlainObject, plainListing, type StateContext } from "./crypt.js";
+import { type CryptKeys, getPlain, listRemote, type PlainObject, plainEmptyDirs, plainListing, type StateContext } from "./crypt.js";
 import { loadManifest, saveManifest, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
 import { type Kind, LINK_SUFFIX, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
@@ -28,8 +29,9 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   await ctx.remote.check({ create: false });
   // Listing, scan and key derivation overlap; the manifest is trusted once the keys match it.
   const raw = await loadManifest(o.local, ctx.remote.label);
+  const remoteEmpty: string[] = [];
   const [objs, local, keys] = await Promise.all([
-    listRemote(ctx),
+    listRemote(ctx, { emptyDirs: remoteEmpty }),
     scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined)),
     ctx.keys,
   ]);
@@ -102,6 +104,8 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   }
 
   await commitStaged(o.local, staged, deletions);
+  // Empty directories on the remote (rclone's --create-empty-src-dirs convention) are created.
+  for (const p of plainEmptyDirs(keys, remoteEmpty).keys()) await mkdir(path.join(o.local, p), { recursive: true });
   for (const s of staged) {
     const st = await lstat(localTarget(o.local, s.path, s.kind));
     const sig = `${st.size}:${st.mtimeMs}${s.kind === "sqlite" ? SQLITE_QUIET_SIG : ""}`;

@@ -8,11 +8,11 @@ import { closeSync, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ClawkeepError } from "../errors.js";
-import { type CryptKeys, listRemote, objectName, plainListing, putEncrypted, putSmall, removePlain, type StateContext } from "./crypt.js";
+import { type CryptKeys, listRemote, objectName, plainEmptyDirs, plainListing, putEncrypted, putSmall, removePlain, type StateContext } from "./crypt.js";
 import { EncryptedFileReader } from "./file-reader.js";
 import { loadManifest, type Manifest, type ManifestEntry, manifestSaver, stateDir, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
-import { type Kind, type LocalEntry, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
+import { type Kind, type LocalDirs, type LocalEntry, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
 import { isSqliteHeader, snapshotSqlite } from "./sqlite.js";
 import { type Summary, transferError } from "./transfer.js";
 
@@ -39,7 +39,8 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   // recorded it, and whose name is still listed, is taken at its recorded version without a
   // stat on a directory remote (unless verifyRemote) — see docs/state.md for the trade-off.
   const raw = await loadManifest(o.local, ctx.remote.label);
-  const local = await scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined));
+  const dirs: LocalDirs = { all: new Set(), empty: [] };
+  const local = await scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined), dirs);
   const unchanged = new Map<string, string>();
   const byEnc = new Map<string, string>();
   for (const p in raw.files) {
@@ -48,7 +49,8 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
     byEnc.set(f.enc, p);
     if (!o.verifyRemote && local.get(p)?.sig === f.sig) unchanged.set(f.enc, f.version);
   }
-  const [objs, keys] = await Promise.all([listRemote(ctx, { trusted: (k) => unchanged.get(k) }), ctx.keys]);
+  const remoteEmpty: string[] = [];
+  const [objs, keys] = await Promise.all([listRemote(ctx, { trusted: (k) => unchanged.get(k), emptyDirs: remoteEmpty }), ctx.keys]);
   const m = trustManifest(raw, keys.keyId);
   let dirty = m !== raw;
   const { files: remote, undecryptable } = plainListing(keys, ctx.remote.label, objs, m, m === raw ? byEnc : undefined);
@@ -102,6 +104,7 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
       delete m.files[r.path];
       o.progress.file("deleted", r.path, 0);
     });
+    await syncEmptyDirs(ctx, keys, dirs, remoteEmpty, o.delete);
   } finally {
     o.progress.stop();
     for (const p of Object.keys(m.files)) {
@@ -125,6 +128,19 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
     undecryptable,
     changedDuringRead: changed,
   };
+}
+
+/**
+ * Empty directories, as rclone's --create-empty-src-dirs keeps them: a local empty directory
+ * exists on the remote as an (encrypted) directory, and one gone locally is removed (when
+ * deletions propagate, and only if still empty). Only on remotes with directories.
+ */
+async function syncEmptyDirs(ctx: StateContext, keys: CryptKeys, dirs: LocalDirs, remoteEmpty: readonly string[], del: boolean): Promise<void> {
+  const remote = ctx.remote;
+  if (!remote.mkdir || !remote.rmdir) return;
+  const there = plainEmptyDirs(keys, remoteEmpty);
+  if (del) for (const [p, k] of there) if (!dirs.all.has(p)) await remote.rmdir(k);
+  for (const p of dirs.empty) if (!there.has(p)) await remote.mkdir(keys.names.encryptDirPath(p));
 }
 
 interface Uploaded {

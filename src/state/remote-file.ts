@@ -78,13 +78,19 @@ export class FileRemote implements Remote {
     const trusted = o.trusted;
     const root = this.root;
     const dirs = this.#dirs;
-    const walk = async (rel: string): Promise<void> => {
+    // Returns whether any object is below `rel`, so empty directories can be reported.
+    const walk = async (rel: string): Promise<boolean> => {
+      let any = false;
       const abs = rel === "" ? root : `${root}/${rel}`;
       dirs.add(abs);
       const prefix = rel === "" ? "" : `${rel}/`;
       for (const e of readdirSync(abs, { withFileTypes: true })) {
         const key = prefix + e.name;
-        if (e.isDirectory()) await walk(key);
+        if (e.isDirectory()) {
+          if (await walk(key)) any = true;
+          else o.emptyDirs?.push(key);
+          continue;
+        }
         else if (e.isFile()) {
           if (e.name.endsWith(PARTIAL_SUFFIX)) {
             // Left by an interrupted upload; only ever a temp name, so removing it loses nothing.
@@ -96,14 +102,19 @@ export class FileRemote implements Remote {
           const known = t === undefined ? undefined : fromVersion(key, t);
           if (known) {
             out.push(known);
+            any = true;
             continue;
           }
           // Gone since the directory was read: as if listed a moment later.
           const st = statSync(`${root}/${key}`, { throwIfNoEntry: false });
-          if (st) out.push({ key, size: st.size, mtimeMs: st.mtimeMs, version: version(st) });
+          if (st) {
+            out.push({ key, size: st.size, mtimeMs: st.mtimeMs, version: version(st) });
+            any = true;
+          }
           if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
+      return any;
     };
     await walk("");
     return out;
@@ -167,10 +178,22 @@ export class FileRemote implements Remote {
     return v;
   }
 
+  async mkdir(key: string): Promise<void> {
+    await this.#ensureDir(path.join(this.root, key), true);
+  }
+
+  async rmdir(key: string): Promise<void> {
+    await this.#pruneFrom(path.join(this.root, key));
+  }
+
   async delete(key: string): Promise<void> {
     await rm(path.join(this.root, key), { force: true });
-    // Drop directories this emptied, as rclone sync does, but never the root.
-    let dir = path.dirname(path.join(this.root, key));
+    await this.#pruneFrom(path.dirname(path.join(this.root, key)));
+  }
+
+  // Drop `dir` if empty and the parents that leaves empty, as rclone sync does; never the root.
+  async #pruneFrom(start: string): Promise<void> {
+    let dir = start;
     while (dir.startsWith(this.root + path.sep)) {
       try {
         await rmdir(dir);

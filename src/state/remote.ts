@@ -26,6 +26,8 @@ export interface ListOptions {
    * listing carries ETags anyway.
    */
   trusted?: (key: string) => string | undefined;
+  /** Filled with the keys of directories that hold no object, where the backend has directories. */
+  emptyDirs?: string[];
 }
 
 export interface GetResult {
@@ -51,6 +53,13 @@ export interface Remote {
    */
   put(key: string, body: Readable | Uint8Array, size: number, mtimeMs: number): Promise<string>;
   delete(key: string): Promise<void>;
+  /**
+   * Only on backends with real directories (rclone's --create-empty-src-dirs convention; S3 in
+   * rclone 1.60 has no empty directories either): create the directory `key`, with parents.
+   */
+  mkdir?(key: string): Promise<void>;
+  /** Remove the directory `key` if it is empty, and the parents that leaves empty. */
+  rmdir?(key: string): Promise<void>;
   close(): void;
 }
 

@@ -46,7 +46,13 @@ export const notSqlite = (e: LocalEntry) => e.kind !== "sqlite" && !(e.unsniffed
 /** What a previous run learnt about a path with a given signature (spares re-sniffing). */
 export type KnownKind = (path: string, sig: string) => Kind | undefined;
 
-export async function scanLocal(dir: string, known: KnownKind = () => undefined): Promise<Map<string, LocalEntry>> {
+/** The directories a scan found (remote plain paths), and which of them hold nothing synced. */
+export interface LocalDirs {
+  all: Set<string>;
+  empty: string[];
+}
+
+export async function scanLocal(dir: string, known: KnownKind = () => undefined, dirs?: LocalDirs): Promise<Map<string, LocalEntry>> {
   const root = path.resolve(dir); // no trailing slash: paths below are built by concatenation
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
   // Paths with a file named like one of their SQLite sidecars beside them.
@@ -56,14 +62,22 @@ export async function scanLocal(dir: string, known: KnownKind = () => undefined)
   // contends with the remote listing running at the same time). The event loop gets a turn
   // every STAT_BATCH entries.
   let n = 0;
-  async function walk(rel: string): Promise<void> {
+  // Returns whether anything was found below `rel`, so empty directories can be reported.
+  async function walk(rel: string): Promise<boolean> {
+    let any = false;
     const prefix = rel === "" ? "" : `${rel}/`;
     for (const e of readdirSync(rel === "" ? root : `${root}/${rel}`, { withFileTypes: true })) {
       if (rel === "" && e.name === STATE_DIR) continue;
       const p = prefix + e.name;
       const abs = `${root}/${p}`;
-      if (e.isDirectory()) await walk(p);
-      else if (e.isSymbolicLink()) {
+      if (e.isDirectory()) {
+        dirs?.all.add(p);
+        if (await walk(p)) any = true;
+        else dirs?.empty.push(p);
+        continue;
+      }
+      any = true;
+      if (e.isSymbolicLink()) {
         const st = lstatSync(abs, { throwIfNoEntry: false });
         let target: string | undefined;
         try {
@@ -79,6 +93,7 @@ export async function scanLocal(dir: string, known: KnownKind = () => undefined)
       }
       if (++n % STAT_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    return any;
   }
   await walk("");
 
