@@ -105,7 +105,12 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
 
   await commitStaged(o.local, staged, deletions);
   // Empty directories on the remote (rclone's --create-empty-src-dirs convention) are created.
-  for (const p of plainEmptyDirs(keys, remoteEmpty).keys()) await mkdir(path.join(o.local, p), { recursive: true });
+  // A local file of that name wins: the directory is only a convenience.
+  for (const p of plainEmptyDirs(keys, remoteEmpty).keys()) {
+    await mkdir(path.join(o.local, p), { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST" && e.code !== "ENOTDIR") throw e;
+    });
+  }
   for (const s of staged) {
     const st = await lstat(localTarget(o.local, s.path, s.kind));
     const sig = `${st.size}:${st.mtimeMs}${s.kind === "sqlite" ? SQLITE_QUIET_SIG : ""}`;

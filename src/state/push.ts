@@ -140,7 +140,13 @@ async function syncEmptyDirs(ctx: StateContext, keys: CryptKeys, dirs: LocalDirs
   if (!remote.mkdir || !remote.rmdir) return;
   const there = plainEmptyDirs(keys, remoteEmpty);
   if (del) for (const [p, k] of there) if (!dirs.all.has(p)) await remote.rmdir(k);
-  for (const p of dirs.empty) if (!there.has(p)) await remote.mkdir(keys.names.encryptDirPath(p));
+  for (const p of dirs.empty) {
+    if (there.has(p)) continue;
+    // An object under that name (kept by --no-delete) wins: a directory is only a convenience.
+    await remote.mkdir(keys.names.encryptDirPath(p)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST" && e.code !== "ENOTDIR") throw e;
+    });
+  }
 }
 
 interface Uploaded {
