@@ -167,7 +167,7 @@ if (inProcess) {
   const ip = inProcess;
   lines.push(
     "",
-    `No-change full pass of 10,000 files inside a running \`state sync\` (median of 20 passes in one process, the same \`push()\` its 60 s timer runs; peer: the one-shot \`rclone sync\` above, which is what a periodic rclone fallback runs): **${(ip.trusting * 1000).toFixed(0)} ms** (${(ip.rc.seconds / ip.trusting).toFixed(2)}× rclone); the verifying pass (every 10th, stats every object) **${(ip.verifying * 1000).toFixed(0)} ms** (${(ip.rc.seconds / ip.verifying).toFixed(2)}×); peak RSS ${ip.rss.toFixed(0)} MiB.`,
+    `No-change full pass of 10,000 files inside a running \`state sync\` (median of the 18 trusting passes among 20 in one process, the same \`push()\` its 60 s timer runs; peer: the one-shot \`rclone sync\` above, which is what a periodic rclone fallback runs): **${(ip.trusting * 1000).toFixed(0)} ms** (${(ip.rc.seconds / ip.trusting).toFixed(2)}× rclone); the verifying pass (every 10th, stats every object) **${(ip.verifying * 1000).toFixed(0)} ms** (${(ip.rc.seconds / ip.verifying).toFixed(2)}×); peak RSS ${ip.rss.toFixed(0)} MiB.`,
   );
 }
 const section = lines.join("\n");
