@@ -17,7 +17,8 @@ import {
 import { ClawkeepError } from "../errors.js";
 import { resolveCryptSecrets, StateKeyError } from "./keys.js";
 import type { Manifest } from "./manifest.js";
-import { openRemote, type Remote, type RemoteObject } from "./remote.js";
+import { type ListOptions, openRemote, type Remote, type RemoteObject } from "./remote.js";
+import { STATE_DIR } from "./scan.js";
 
 export interface CryptKeys {
   readonly names: RcloneNameCipher;
@@ -58,9 +59,10 @@ export async function openState(remoteUrl: string, env: NodeJS.ProcessEnv): Prom
 }
 
 /** The whole remote listing, fetched once. */
-export async function listRemote(ctx: StateContext): Promise<RemoteObject[]> {
+export async function listRemote(ctx: StateContext, o?: ListOptions): Promise<RemoteObject[]> {
+  if (ctx.remote.listAll) return ctx.remote.listAll(o);
   const out: RemoteObject[] = [];
-  for await (const obj of ctx.remote.list()) out.push(obj);
+  for await (const obj of ctx.remote.list(o)) out.push(obj);
   return out;
 }
 
@@ -75,9 +77,15 @@ export function plainListing(
   label: string,
   objs: readonly RemoteObject[],
   m: Manifest,
+  /** m's encrypted name → path map, when the caller has already built it. */
+  byEnc?: ReadonlyMap<string, string>,
 ): { files: Map<string, PlainObject>; undecryptable: number } {
-  const known = new Map<string, string>();
-  for (const [p, e] of Object.entries(m.files)) if (e.enc !== undefined) known.set(e.enc, p);
+  let known = byEnc;
+  if (!known) {
+    const k = new Map<string, string>();
+    for (const [p, e] of Object.entries(m.files)) if (e.enc !== undefined) k.set(e.enc, p);
+    known = k;
+  }
   const files = new Map<string, PlainObject>();
   let undecryptable = 0;
   for (const obj of objs) {
@@ -105,6 +113,27 @@ export function plainListing(
     );
   }
   return { files, undecryptable };
+}
+
+/**
+ * Plain paths of listed empty directories (rclone's --create-empty-src-dirs convention), keyed
+ * to their encrypted keys. Names that do not decrypt, or that would leave the state dir or
+ * name our bookkeeping, are left out.
+ */
+export function plainEmptyDirs(keys: CryptKeys, encrypted: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k of encrypted) {
+    let p: string;
+    try {
+      p = keys.names.decryptDirPath(k);
+    } catch {
+      continue;
+    }
+    const segs = p.split("/");
+    if (segs.some((s) => s === "" || s === "." || s === "..") || segs[0] === STATE_DIR) continue;
+    out.set(p, k);
+  }
+  return out;
 }
 
 /** The encrypted object name for `path` (the manifest's copy when it has one). */

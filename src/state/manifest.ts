@@ -4,6 +4,7 @@
 // remote and to a key fingerprint, so a different remote or key starts from scratch; it is
 // written atomically (temp + rename) at most once a second during a run and at its end (not at
 // all if nothing changed), so an interrupted run resumes close to where it stopped.
+import { type Stats, statSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Kind, STATE_DIR } from "./scan.js";
@@ -27,6 +28,9 @@ export const stateDir = (root: string) => path.join(root, STATE_DIR);
 
 // What was last read or written, so a run that changed nothing does not rewrite the file.
 const lastText = new WeakMap<Manifest, string>();
+// The manifest object behind each file this process read or wrote, with the file's stamp then.
+const cache = new Map<string, { m: Manifest; stamp: string }>();
+const stamp = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
 /**
  * The manifest for this remote and key fingerprint, or a fresh one. With `keyId` undefined the
@@ -35,11 +39,21 @@ const lastText = new WeakMap<Manifest, string>();
  */
 export async function loadManifest(root: string, remote: string, keyId?: string): Promise<Manifest> {
   const fresh: Manifest = { v: 1, remote, keyId: keyId ?? "", files: {} };
+  const file = path.join(stateDir(root), "manifest.json");
   try {
-    const text = await readFile(path.join(stateDir(root), "manifest.json"), "utf8");
-    const m = JSON.parse(text) as Manifest;
+    // A long-running `state sync` reloads the manifest on every pass: if the file is still the
+    // one this process last read or wrote (same inode, size and mtime), reuse the parsed copy.
+    const st = statSync(file, { throwIfNoEntry: false });
+    const c = cache.get(file);
+    let m: Manifest;
+    if (st && c && c.stamp === stamp(st)) m = c.m;
+    else {
+      const text = await readFile(file, "utf8");
+      m = JSON.parse(text) as Manifest;
+      lastText.set(m, text);
+      if (st) cache.set(file, { m, stamp: stamp(st) });
+    }
     if (m.v !== 1 || m.remote !== remote || (keyId !== undefined && m.keyId !== keyId) || typeof m.files !== "object") return fresh;
-    lastText.set(m, text);
     return m;
   } catch {
     return fresh;
@@ -59,8 +73,11 @@ export async function saveManifest(root: string, m: Manifest): Promise<void> {
   await mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `manifest.json.${process.pid}.tmp`);
   await writeFile(tmp, text);
-  await rename(tmp, path.join(dir, "manifest.json"));
+  const file = path.join(dir, "manifest.json");
+  await rename(tmp, file);
   lastText.set(m, text);
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st) cache.set(file, { m, stamp: stamp(st) });
 }
 
 /** Saves at most every `ms` while a run progresses, and on demand at the end. */

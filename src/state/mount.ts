@@ -1,9 +1,18 @@
 // The FUSE path of `state up`: `rclone mount` of the crypt remote at the state dir with the
 // seed's VFS flags. The config (with the obscured passwords) goes in a 0600 file in a private
 // temp dir, never on argv. The mount counts as ready only once the kernel lists it.
+//
+// rclone 1.60 does NOT upload pending write-back files when it is unmounted or signalled: it
+// exits and leaves them in its VFS cache (measured: `fusermount -u`, SIGTERM and SIGINT all
+// lose a file written 1 s earlier with --vfs-write-back 5s). So before unmounting, the flush
+// asks rclone's remote-control API (`vfs/stats`, loopback only, random credentials passed in
+// the environment) until no file is queued or uploading. If that does not happen in
+// time, the cache dir is kept, not deleted, and its path is reported.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writePrivate } from "./rclone-config.js";
@@ -33,20 +42,50 @@ export function isMounted(dir: string): boolean {
 
 export interface Mount {
   proc: ChildProcess;
+  /** Wait until rclone has uploaded every pending write, then unmount and wait for it to exit. */
   unmount(): Promise<void>;
 }
 
-export async function mountRclone(confText: string, remote: string, dir: string, log: (s: string) => void, timeoutMs = 20_000): Promise<Mount> {
+export interface MountOptions {
+  timeoutMs?: number;
+  /** How long the flush may wait for pending uploads before giving up (keeping the cache). */
+  flushTimeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+interface VfsStats {
+  diskCache?: { uploadsInProgress?: number; uploadsQueued?: number; erroredFiles?: number };
+}
+
+export async function mountRclone(confText: string, remote: string, dir: string, log: (s: string) => void, env: NodeJS.ProcessEnv = process.env, o: MountOptions = {}): Promise<Mount> {
   const priv = await mkdtemp(path.join(tmpdir(), "clawkeep-rclone-"));
   const conf = path.join(priv, "rclone.conf");
+  const cacheDir = path.join(priv, "cache");
   await writePrivate(conf, confText);
-  const args = ["mount", remote, dir, "--config", conf, "--cache-dir", path.join(priv, "cache"), ...SEED_VFS_FLAGS];
-  const proc = spawn("rclone", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const port = await freePort();
+  const rcPass = randomBytes(24).toString("base64url");
+  const args = ["mount", remote, dir, "--config", conf, "--cache-dir", cacheDir, ...SEED_VFS_FLAGS, "--rc", "--rc-addr", `127.0.0.1:${port}`];
+  // rclone reads RCLONE_* variables as flags; the crypt overrides are already in the config.
+  const childEnv: NodeJS.ProcessEnv = { ...env, RCLONE_RC_USER: "clawkeep", RCLONE_RC_PASS: rcPass };
+  for (const k of ["MASTER_KEY", "MASTER_KEY_FILE", "RCLONE_CRYPT_PASSWORD", "RCLONE_CRYPT_PASSWORD2"]) delete childEnv[k];
+  const proc = spawn("rclone", args, { stdio: ["ignore", "ignore", "pipe"], env: childEnv });
   let err = "";
   proc.stderr?.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const cleanup = () => rm(priv, { recursive: true, force: true });
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (o.timeoutMs ?? 20_000);
   while (!isMounted(dir)) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill("SIGTERM");
@@ -54,19 +93,57 @@ export async function mountRclone(confText: string, remote: string, dir: string,
       await cleanup();
       throw new Error(`rclone mount did not come up: ${err.trim().split("\n").pop() ?? "timeout"}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   log(`rclone FUSE mount ready at ${dir}`);
+
+  const auth = `Basic ${Buffer.from(`clawkeep:${rcPass}`).toString("base64")}`;
+  const stats = async (): Promise<VfsStats> => {
+    const r = await fetch(`http://127.0.0.1:${port}/vfs/stats`, { method: "POST", headers: { authorization: auth } });
+    if (!r.ok) throw new Error(`rclone rc vfs/stats: HTTP ${r.status}`);
+    return (await r.json()) as VfsStats;
+  };
+  const pending = (s: VfsStats) => (s.diskCache?.uploadsQueued ?? 0) + (s.diskCache?.uploadsInProgress ?? 0);
+  // A writer's close() returns before FUSE delivers the release that queues its upload, so
+  // "nothing pending" counts only after it has held for a second.
+  const QUIET_POLLS = 4;
+
   return {
     proc,
     async unmount() {
-      // Unmounting makes rclone finish its write-back uploads and exit.
+      const until = Date.now() + (o.flushTimeoutMs ?? 600_000);
+      let drained = false;
+      let last = "";
+      let quiet = 0;
+      while (proc.exitCode === null && Date.now() < until) {
+        try {
+          const s = await stats();
+          const n = pending(s);
+          const line = `${n} pending, ${s.diskCache?.erroredFiles ?? 0} failed`;
+          if (n > 0 && line !== last) log(`waiting for rclone write-back: ${line}`);
+          last = line;
+          quiet = n === 0 ? quiet + 1 : 0;
+          if (quiet >= QUIET_POLLS) {
+            drained = true;
+            break;
+          }
+        } catch (e) {
+          last = (e as Error).message;
+        }
+        await sleep(250);
+      }
+      // Unmounting makes rclone exit; a process still holding a file open makes a plain
+      // unmount fail, so fall back to a lazy one.
       const fm = onPath("fusermount3") ? "fusermount3" : "fusermount";
-      spawnSync(fm, ["-u", dir], { stdio: "ignore" });
+      if (isMounted(dir) && spawnSync(fm, ["-u", dir], { stdio: "ignore" }).status !== 0) spawnSync(fm, ["-u", "-z", dir], { stdio: "ignore" });
       if (proc.exitCode === null) {
-        const t = setTimeout(() => proc.kill("SIGTERM"), 60_000);
+        const t = setTimeout(() => proc.kill("SIGTERM"), 30_000);
         await exited;
         clearTimeout(t);
+      }
+      if (!drained) {
+        // Keep the cache: it holds the writes that did not reach the remote.
+        throw new Error(`rclone did not finish uploading (${last || "rclone exited"}); unsent files kept in ${path.join(cacheDir, "vfs")}`);
       }
       await cleanup();
     },

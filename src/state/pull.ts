@@ -4,12 +4,13 @@
 // unchanged locally since, and its object is gone (and never when the remote lists nothing).
 import { createWriteStream } from "node:fs";
 import { lstat, mkdir, rm, stat, utimes } from "node:fs/promises";
+import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { ClawkeepError } from "../errors.js";
-import { type CryptKeys, getPlain, listRemote, type PlainObject, plainListing, type StateContext } from "./crypt.js";
+import { type CryptKeys, getPlain, listRemote, type PlainObject, plainEmptyDirs, plainListing, type StateContext } from "./crypt.js";
 import { loadManifest, saveManifest, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
-import { type Kind, LINK_SUFFIX, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
+import { type Kind, LINK_SUFFIX, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
 import { integrityCheck, isSqliteHeader } from "./sqlite.js";
 import { applyJournal, commitStaged, loadStagingIndex, localTarget, newStagedName, saveStagingIndex, type Staged, stagingDir } from "./staging.js";
 import { chain, Counter, type Summary, transferError } from "./transfer.js";
@@ -28,8 +29,9 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   await ctx.remote.check({ create: false });
   // Listing, scan and key derivation overlap; the manifest is trusted once the keys match it.
   const raw = await loadManifest(o.local, ctx.remote.label);
+  const remoteEmpty: string[] = [];
   const [objs, local, keys] = await Promise.all([
-    listRemote(ctx),
+    listRemote(ctx, { emptyDirs: remoteEmpty }),
     scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined)),
     ctx.keys,
   ]);
@@ -44,7 +46,7 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
     if (known && e && known.version === r.obj.version && known.sig === e.sig) {
       known.enc ??= r.obj.key;
       skipped++;
-    } else if (!known && e && e.kind !== "sqlite" && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
+    } else if (!known && e && e.size === r.plainSize && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1 && notSqlite(e)) {
       m.files[r.path] = { sig: e.sig, kind: e.kind, version: r.obj.version, enc: r.obj.key };
       skipped++;
     } else todo.push(r);
@@ -102,6 +104,13 @@ export async function pull(ctx: StateContext, o: PullOptions): Promise<Summary> 
   }
 
   await commitStaged(o.local, staged, deletions);
+  // Empty directories on the remote (rclone's --create-empty-src-dirs convention) are created.
+  // A local file of that name wins: the directory is only a convenience.
+  for (const p of plainEmptyDirs(keys, remoteEmpty).keys()) {
+    await mkdir(path.join(o.local, p), { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST" && e.code !== "ENOTDIR") throw e;
+    });
+  }
   for (const s of staged) {
     const st = await lstat(localTarget(o.local, s.path, s.kind));
     const sig = `${st.size}:${st.mtimeMs}${s.kind === "sqlite" ? SQLITE_QUIET_SIG : ""}`;

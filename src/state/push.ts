@@ -8,12 +8,12 @@ import { closeSync, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ClawkeepError } from "../errors.js";
-import { type CryptKeys, listRemote, objectName, plainListing, putEncrypted, putSmall, removePlain, type StateContext } from "./crypt.js";
+import { type CryptKeys, listRemote, objectName, plainEmptyDirs, plainListing, putEncrypted, putSmall, removePlain, type StateContext } from "./crypt.js";
 import { EncryptedFileReader } from "./file-reader.js";
-import { loadManifest, type Manifest, manifestSaver, stateDir, trustManifest } from "./manifest.js";
+import { loadManifest, type Manifest, type ManifestEntry, manifestSaver, stateDir, trustManifest } from "./manifest.js";
 import { type Progress, runPool } from "./progress.js";
-import { type LocalEntry, scanLocal } from "./scan.js";
-import { snapshotSqlite } from "./sqlite.js";
+import { type Kind, type LocalDirs, type LocalEntry, notSqlite, scanLocal, SQLITE_QUIET_SIG } from "./scan.js";
+import { isSqliteHeader, snapshotSqlite } from "./sqlite.js";
 import { type Summary, transferError } from "./transfer.js";
 
 export interface PushOptions {
@@ -21,6 +21,8 @@ export interface PushOptions {
   delete: boolean;
   transfers: number;
   progress: Progress;
+  /** Stat every object of a directory remote, even those the manifest vouches for. */
+  verifyRemote?: boolean;
 }
 
 /** Files up to this size are read, encrypted and stored in one piece, without streams. */
@@ -31,16 +33,27 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   const st = await stat(o.local).catch(() => undefined);
   if (!st?.isDirectory()) throw new ClawkeepError("not_found", `local directory ${o.local} does not exist`);
   await ctx.remote.check({ create: true });
-  // The scan, the listing and the key derivation run at the same time; the manifest's remote
-  // half is trusted only once the keys are known to be the ones it was made with.
+  // The scan and then the listing run while the keys are derived (scrypt, in the thread
+  // pool); the manifest's remote half is trusted only once the keys are known to be the ones
+  // it was made with. Scan first: an object whose local file is unchanged since the manifest
+  // recorded it, and whose name is still listed, is taken at its recorded version without a
+  // stat on a directory remote (unless verifyRemote) — see docs/state.md for the trade-off.
   const raw = await loadManifest(o.local, ctx.remote.label);
-  const [local, objs, keys] = await Promise.all([
-    scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined)),
-    listRemote(ctx),
-    ctx.keys,
-  ]);
+  const dirs: LocalDirs = { all: new Set(), empty: [] };
+  const local = await scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined), dirs);
+  const unchanged = new Map<string, string>();
+  const byEnc = new Map<string, string>();
+  for (const p in raw.files) {
+    const f = raw.files[p] as ManifestEntry;
+    if (f.enc === undefined) continue;
+    byEnc.set(f.enc, p);
+    if (!o.verifyRemote && local.get(p)?.sig === f.sig) unchanged.set(f.enc, f.version);
+  }
+  const remoteEmpty: string[] = [];
+  const [objs, keys] = await Promise.all([listRemote(ctx, { trusted: (k) => unchanged.get(k), emptyDirs: remoteEmpty }), ctx.keys]);
   const m = trustManifest(raw, keys.keyId);
-  const { files: remote, undecryptable } = plainListing(keys, ctx.remote.label, objs, m);
+  let dirty = m !== raw;
+  const { files: remote, undecryptable } = plainListing(keys, ctx.remote.label, objs, m, m === raw ? byEnc : undefined);
 
   const todo: LocalEntry[] = [];
   let skipped = 0;
@@ -48,11 +61,15 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
     const r = remote.get(e.path);
     const known = m.files[e.path];
     if (known && r && known.sig === e.sig && known.version === r.obj.version) {
-      known.enc ??= r.obj.key; // a manifest from before names were recorded
+      if (known.enc === undefined) {
+        known.enc = r.obj.key; // a manifest from before names were recorded
+        dirty = true;
+      }
       skipped++;
-    } else if (!known && r && e.kind !== "sqlite" && r.plainSize === e.size && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1) {
+    } else if (!known && r && r.plainSize === e.size && r.obj.mtimeMs !== undefined && Math.abs(r.obj.mtimeMs - e.mtimeMs) < 1 && notSqlite(e)) {
       // Same size and mtime as an object we did not write (e.g. rclone did): adopt it.
       m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.obj.version, enc: r.obj.key };
+      dirty = true;
       skipped++;
     } else todo.push(e);
   }
@@ -75,7 +92,7 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
         const r = await uploadOne(ctx, keys, m, o, e);
         bytes += r.bytes;
         if (r.version === undefined) changed++;
-        else m.files[e.path] = { sig: e.sig, kind: e.kind, version: r.version, enc: r.enc };
+        else m.files[e.path] = { sig: r.sig, kind: r.kind, version: r.version, enc: r.enc };
         saver.touch();
         o.progress.file("uploaded", e.path, r.bytes);
       } catch (err) {
@@ -87,10 +104,17 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
       delete m.files[r.path];
       o.progress.file("deleted", r.path, 0);
     });
+    await syncEmptyDirs(ctx, keys, dirs, remoteEmpty, o.delete);
   } finally {
     o.progress.stop();
-    for (const p of Object.keys(m.files)) if (!local.has(p) && !remote.has(p)) delete m.files[p];
-    await saver.flush();
+    for (const p of Object.keys(m.files)) {
+      if (!local.has(p) && !remote.has(p)) {
+        delete m.files[p];
+        dirty = true;
+      }
+    }
+    // Nothing recorded changed: spare serialising the whole manifest to find that out.
+    if (dirty || todo.length > 0 || gone.length > 0) await saver.flush();
   }
   return {
     direction: "push",
@@ -106,11 +130,33 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   };
 }
 
+/**
+ * Empty directories, as rclone's --create-empty-src-dirs keeps them: a local empty directory
+ * exists on the remote as an (encrypted) directory, and one gone locally is removed (when
+ * deletions propagate, and only if still empty). Only on remotes with directories.
+ */
+async function syncEmptyDirs(ctx: StateContext, keys: CryptKeys, dirs: LocalDirs, remoteEmpty: readonly string[], del: boolean): Promise<void> {
+  const remote = ctx.remote;
+  if (!remote.mkdir || !remote.rmdir) return;
+  const there = plainEmptyDirs(keys, remoteEmpty);
+  if (del) for (const [p, k] of there) if (!dirs.all.has(p)) await remote.rmdir(k);
+  for (const p of dirs.empty) {
+    if (there.has(p)) continue;
+    // An object under that name (kept by --no-delete) wins: a directory is only a convenience.
+    await remote.mkdir(keys.names.encryptDirPath(p)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST" && e.code !== "ENOTDIR") throw e;
+    });
+  }
+}
+
 interface Uploaded {
   bytes: number;
   /** Undefined when the file changed while it was read. */
   version: string | undefined;
   enc: string;
+  /** What was sent: differs from the scan's for a small file found to be a database. */
+  kind: Kind;
+  sig: string;
 }
 
 /**
@@ -141,43 +187,48 @@ async function uploadOne(ctx: StateContext, keys: CryptKeys, m: Manifest, o: Pus
     const body = Buffer.from(e.target ?? "");
     const version = await putSmall(ctx, keys, enc, body, e.mtimeMs);
     o.progress.bytes(body.length);
-    return { bytes: body.length, version, enc };
+    return { bytes: body.length, version, enc, kind: e.kind, sig: e.sig };
   }
-  if (e.kind === "sqlite") {
-    const tmpDir = path.join(stateDir(o.local), "snapshots");
-    await mkdir(tmpDir, { recursive: true });
-    const snap = path.join(tmpDir, `${randomBytes(8).toString("hex")}.db`);
-    try {
-      await snapshotSqlite(e.abs, snap);
-      const fh = await open(snap, "r");
-      try {
-        const size = (await fh.stat()).size;
-        const reader = new EncryptedFileReader(fh, size, keys.dataKey, (n) => o.progress.bytes(n));
-        const version = await putEncrypted(ctx, enc, reader, size, e.mtimeMs);
-        return { bytes: reader.bytesRead, version, enc };
-      } finally {
-        await fh.close();
-      }
-    } finally {
-      await rm(snap, { force: true });
-    }
-  }
+  if (e.kind === "sqlite") return uploadSqlite(ctx, keys, o, e, enc, e.sig);
   // Read through one descriptor and only the size we scanned, then check on that descriptor
   // that the file did not change meanwhile; if it did, the object is still a whole file, but
   // we send it again later.
   const same = (read: number, after: Stats) => read === e.size && after.size === e.size && after.mtimeMs === e.mtimeMs;
   if (e.size <= SMALL_FILE) {
     const { body, after } = readSmall(e.abs, e.size);
+    // A database the scan did not sniff (no sidecar then): never sent byte by byte.
+    if (e.unsniffed && isSqliteHeader(body)) return uploadSqlite(ctx, keys, o, e, enc, e.sig + SQLITE_QUIET_SIG);
     o.progress.bytes(body.length);
     const version = await putSmall(ctx, keys, enc, body, e.mtimeMs);
-    return { bytes: body.length, version: same(body.length, after) ? version : undefined, enc };
+    return { bytes: body.length, version: same(body.length, after) ? version : undefined, enc, kind: e.kind, sig: e.sig };
   }
   const fh = await open(e.abs, "r");
   try {
     const reader = new EncryptedFileReader(fh, e.size, keys.dataKey, (n) => o.progress.bytes(n));
     const version = await putEncrypted(ctx, enc, reader, e.size, e.mtimeMs);
-    return { bytes: reader.bytesRead, version: same(reader.bytesRead, await fh.stat()) ? version : undefined, enc };
+    return { bytes: reader.bytesRead, version: same(reader.bytesRead, await fh.stat()) ? version : undefined, enc, kind: e.kind, sig: e.sig };
   } finally {
     await fh.close();
+  }
+}
+
+/** A SQLite database is sent as a backup-API snapshot, never as its live file. */
+async function uploadSqlite(ctx: StateContext, keys: CryptKeys, o: PushOptions, e: LocalEntry, enc: string, sig: string): Promise<Uploaded> {
+  const tmpDir = path.join(stateDir(o.local), "snapshots");
+  await mkdir(tmpDir, { recursive: true });
+  const snap = path.join(tmpDir, `${randomBytes(8).toString("hex")}.db`);
+  try {
+    await snapshotSqlite(e.abs, snap);
+    const fh = await open(snap, "r");
+    try {
+      const size = (await fh.stat()).size;
+      const reader = new EncryptedFileReader(fh, size, keys.dataKey, (n) => o.progress.bytes(n));
+      const version = await putEncrypted(ctx, enc, reader, size, e.mtimeMs);
+      return { bytes: reader.bytesRead, version, enc, kind: "sqlite", sig };
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await rm(snap, { force: true });
   }
 }

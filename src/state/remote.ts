@@ -18,6 +18,18 @@ export interface RemoteObject {
   readonly version: string;
 }
 
+export interface ListOptions {
+  /**
+   * The version the caller recorded for a key it still trusts, or undefined. A backend whose
+   * listing lacks versions (a directory: one stat per object) may report such a key with that
+   * version, without the stat, as long as the name is still listed. S3 ignores it: its
+   * listing carries ETags anyway.
+   */
+  trusted?: (key: string) => string | undefined;
+  /** Filled with the keys of directories that hold no object, where the backend has directories. */
+  emptyDirs?: string[];
+}
+
 export interface GetResult {
   readonly body: Readable;
   readonly size: number;
@@ -30,7 +42,9 @@ export interface Remote {
   readonly label: string;
   /** Fails with a clear error when the remote does not exist or cannot be reached. */
   check(opts: { create: boolean }): Promise<void>;
-  list(): AsyncIterable<RemoteObject>;
+  list(o?: ListOptions): AsyncIterable<RemoteObject>;
+  /** The same listing in one array, where the backend can build it cheaper than one by one. */
+  listAll?(o?: ListOptions): Promise<RemoteObject[]>;
   get(key: string): Promise<GetResult>;
   /**
    * Store `body` (a stream, or a small object already in memory) under `key` so a reader sees
@@ -39,6 +53,13 @@ export interface Remote {
    */
   put(key: string, body: Readable | Uint8Array, size: number, mtimeMs: number): Promise<string>;
   delete(key: string): Promise<void>;
+  /**
+   * Only on backends with real directories (rclone's --create-empty-src-dirs convention; S3 in
+   * rclone 1.60 has no empty directories either): create the directory `key`, with parents.
+   */
+  mkdir?(key: string): Promise<void>;
+  /** Remove the directory `key` if it is empty, and the parents that leaves empty. */
+  rmdir?(key: string): Promise<void>;
   close(): void;
 }
 

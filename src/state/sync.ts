@@ -21,6 +21,8 @@ export interface SyncOptions {
   log: (line: string) => void;
 }
 
+const VERIFY_EVERY = 10;
+
 export class SyncLoop {
   #watcher: FSWatcher | undefined;
   #idle: NodeJS.Timeout | undefined;
@@ -28,6 +30,7 @@ export class SyncLoop {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #passes = 0;
   lastError: unknown;
 
   constructor(
@@ -48,7 +51,7 @@ export class SyncLoop {
         if ((e as ClawkeepError).code !== "not_found") throw e;
         this.o.log(`nothing to restore: ${this.ctx.remote.label} does not exist yet`);
       }
-    } else await this.#pass();
+    } else await this.#pass(true);
     this.#watcher = watch(this.o.local, { recursive: true }, (_ev, name) => {
       const n = String(name ?? "");
       if (n === STATE_DIR || n.startsWith(`${STATE_DIR}/`) || n.endsWith("-shm")) return;
@@ -64,9 +67,13 @@ export class SyncLoop {
     return { local: this.o.local, delete: this.o.delete, transfers: this.o.transfers, progress: createProgress("quiet") };
   }
 
-  async #pass(): Promise<void> {
+  async #pass(verifyRemote = false): Promise<void> {
     try {
-      const s = await push(this.ctx, this.#opts());
+      // Every VERIFY_EVERY-th pass stats every object of a directory remote instead of trusting
+      // the manifest for unchanged files, so an object replaced or damaged behind our back is
+      // sent again within that many passes (docs/state.md).
+      const verify = verifyRemote || ++this.#passes % VERIFY_EVERY === 0;
+      const s = await push(this.ctx, { ...this.#opts(), verifyRemote: verify });
       this.lastError = undefined;
       if (s.transferred || s.deleted) this.o.log(`pushed ${s.transferred} files (${s.bytes} bytes), deleted ${s.deleted}, in ${s.seconds.toFixed(2)} s`);
     } catch (e) {

@@ -1,7 +1,7 @@
 // `state up -- CMD…`: the seed's boot sequence. Derive the keys; with a remote, prefer an
 // rclone FUSE mount (seed VFS flags) and fall back to restore + background sync; run CMD with
 // GATEWAY_AUTH_TOKEN in its environment, forwarding signals; when it exits, flush (last push, or
-// unmount so rclone writes back) and return its exit code.
+// wait for rclone's write-back queue to drain, then unmount) and return its exit code.
 import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
@@ -45,7 +45,7 @@ export async function up(cmd: string[], o: UpOptions, env: NodeJS.ProcessEnv): P
       o.log("Attempting FUSE mount...");
       try {
         const conf = rcloneConf(o.remote, env, resolveCryptSecrets(env));
-        mount = await mountRclone(conf.text, conf.cryptRemote, o.local, o.log);
+        mount = await mountRclone(conf.text, conf.cryptRemote, o.local, o.log, env);
       } catch (e) {
         o.log(`FUSE mount failed (${(e as Error).message}); using the sync fallback.`);
       }

@@ -28,12 +28,14 @@ export async function syncCmd(o: TransferOpts & { writeBack?: string; interval?:
     log,
   });
   await loop.start();
-  log(`syncing ${local} <-> ${ctx.remote.label}`);
   // SIGTERM/SIGINT: stop watching, push what is pending, exit (non-zero if that push failed).
-  await new Promise<void>((resolve) => {
+  // The handlers go in before the "syncing" line: a supervisor may signal as soon as it sees it.
+  const stop = new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());
   });
+  log(`syncing ${local} <-> ${ctx.remote.label}`);
+  await stop;
   try {
     await loop.flush();
     log("flushed");

@@ -144,24 +144,37 @@ interface SodiumNative {
   crypto_secretbox_open_easy(m: Uint8Array, c: Uint8Array, n: Uint8Array, k: Uint8Array): boolean;
 }
 
-function loadSodium(): SecretboxBackend | undefined {
-  let na: SodiumNative;
-  try {
-    na = createRequire(import.meta.url)("sodium-native") as SodiumNative;
-  } catch {
-    return undefined;
+// Loaded on first use, not at import: the native module costs ~10-25 ms of start-up, which a
+// command that encrypts nothing (a no-change re-sync, a listing) should not pay.
+let sodium: SecretboxBackend | null | undefined;
+
+/** libsodium, or undefined when sodium-native could not be loaded. Loads it on first call. */
+export function sodiumSecretbox(): SecretboxBackend | undefined {
+  if (sodium === undefined) {
+    try {
+      const na = createRequire(import.meta.url)("sodium-native") as SodiumNative;
+      sodium = {
+        name: "sodium-native",
+        seal: (out, plain, nonce, key) => na.crypto_secretbox_easy(out, plain, nonce, key),
+        open: (out, sealed, nonce, key) => na.crypto_secretbox_open_easy(out, sealed, nonce, key),
+      };
+    } catch {
+      sodium = null;
+    }
   }
-  return {
-    name: "sodium-native",
-    seal: (out, plain, nonce, key) => na.crypto_secretbox_easy(out, plain, nonce, key),
-    open: (out, sealed, nonce, key) => na.crypto_secretbox_open_easy(out, sealed, nonce, key),
-  };
+  return sodium ?? undefined;
 }
 
-/** libsodium, or undefined when sodium-native could not be loaded. */
-export const sodiumSecretbox: SecretboxBackend | undefined = loadSodium();
-/** The implementation in use: libsodium when it loads, noble otherwise. */
-export const secretbox: SecretboxBackend = sodiumSecretbox ?? nobleSecretbox;
+const backend = () => sodiumSecretbox() ?? nobleSecretbox;
+
+/** The implementation in use: libsodium when it loads, noble otherwise (chosen on first use). */
+export const secretbox: SecretboxBackend = {
+  get name() {
+    return backend().name;
+  },
+  seal: (out, plain, nonce, key) => backend().seal(out, plain, nonce, key),
+  open: (out, sealed, nonce, key) => backend().open(out, sealed, nonce, key),
+};
 
 /** Seal one plaintext piece into `out` (exactly `plain.length + 16` bytes): tag || ciphertext. */
 export function sealChunkInto(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, out: Uint8Array): void {
