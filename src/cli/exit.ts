@@ -18,8 +18,10 @@ export function exitCodeFor(code: string | undefined): number {
     case "value_too_large":
     case "payload_too_large":
     case "unsupported_media_type":
+    case "invalid_gateway_url":
       return EXIT.usage;
     case "not_found":
+    case "gateway_not_set":
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":
