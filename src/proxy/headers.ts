@@ -50,6 +50,12 @@ export function requestHeaders(raw: readonly string[], o: RequestHeaderOptions):
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
+    // A chunked body stays chunked on the next hop: the header is hop-by-hop, but without it
+    // Node would send a DELETE's or OPTIONS's streamed body with no framing at all.
+    if (lower === "transfer-encoding" && !o.websocket && /^\s*chunked\s*$/i.test(raw[i + 1]!)) {
+      out.push("Transfer-Encoding", "chunked");
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     if (lower === "authorization" || lower === "host" || lower === "expect" || lower === o.credentialHeader) continue;
     if (o.websocket && lower.startsWith("sec-websocket-")) continue;
