@@ -87,7 +87,18 @@ export function guardedLookup(allowLinkLocal: boolean, resolve: typeof dns.looku
   };
 }
 
+// A host name's literal-address verdict never changes; BlockList.check allocates, and this
+// runs on every proxied request.
+const verdicts = new Map<string, boolean>();
+
 /** Literal IP hosts never reach `lookup`, so they are checked before connecting. */
 export function assertHostAllowed(hostname: string, allowLinkLocal: boolean): void {
-  if (!allowLinkLocal && isRefusedAddress(hostname)) throw new RefusedAddressError();
+  if (allowLinkLocal) return;
+  let refused = verdicts.get(hostname);
+  if (refused === undefined) {
+    refused = isRefusedAddress(hostname);
+    if (verdicts.size > 10_000) verdicts.clear();
+    verdicts.set(hostname, refused);
+  }
+  if (refused) throw new RefusedAddressError();
 }

@@ -55,6 +55,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // One line per request, metadata only: the route pattern (never the filled-in path with its
   // query string), status and duration.
   app.addHook("onResponse", async (req, reply) => {
+    // Proxied exchanges log their own metadata line (src/proxy/events.ts) instead.
+    if ((req.routeOptions.config as { proxied?: boolean } | undefined)?.proxied) return;
     req.log.info({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
   });
 

@@ -33,7 +33,7 @@ export async function gatewayProxyRoutes(app: FastifyInstance, proxy: ProxyServi
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 
-  app.all<{ Params: P }>("/v1/agents/:name/gateway/*", async (req, reply) => {
+  app.all<{ Params: P }>("/v1/agents/:name/gateway/*", { config: { proxied: true } }, async (req, reply) => {
     const target = await proxy.open(bearerOf(req), req.params.name, req.ip);
     reply.hijack();
     transports.http.forward(target, req.raw, reply.raw);
