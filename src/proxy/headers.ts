@@ -41,6 +41,8 @@ export interface RequestHeaderOptions {
   /** Upstream host[:port] for the Host header. */
   host: string;
   websocket?: boolean;
+  /** Keep `Transfer-Encoding: chunked` for a client that frames the body itself (node:http); undici frames on its own. */
+  framing?: boolean;
 }
 
 /** Headers for the gateway: the client's, minus the ones above, plus Host and the credential. */
@@ -52,7 +54,7 @@ export function requestHeaders(raw: readonly string[], o: RequestHeaderOptions):
     const lower = name.toLowerCase();
     // A chunked body stays chunked on the next hop: the header is hop-by-hop, but without it
     // Node would send a DELETE's or OPTIONS's streamed body with no framing at all.
-    if (lower === "transfer-encoding" && !o.websocket && /^\s*chunked\s*$/i.test(raw[i + 1]!)) {
+    if (lower === "transfer-encoding" && o.framing !== false && !o.websocket && /^\s*chunked\s*$/i.test(raw[i + 1]!)) {
       out.push("Transfer-Encoding", "chunked");
       continue;
     }

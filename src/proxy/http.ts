@@ -25,10 +25,10 @@ export function sendProxyError(res: ServerResponse, code: ErrorCode, message: st
 
 /** The stable code for an upstream failure (the error's own text never reaches the client or the log). */
 export function upstreamErrorCode(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof RefusedAddressError) return { code: "gateway_address_refused", message: "the gateway address is refused (link-local or metadata)" };
+  if (err instanceof RefusedAddressError || (err as { code?: string } | undefined)?.code === "ECLAWKEEP_REFUSED_ADDRESS") return { code: "gateway_address_refused", message: "the gateway address is refused (link-local or metadata)" };
   if (err instanceof ClawkeepError) return { code: err.code, message: err.message };
   const c = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (c === "ETIMEDOUT" || c === "ECLAWKEEP_TIMEOUT") return { code: "gateway_timeout", message: "the gateway did not answer in time" };
+  if (c === "ETIMEDOUT" || c === "ECLAWKEEP_TIMEOUT" || c === "UND_ERR_CONNECT_TIMEOUT" || c === "UND_ERR_HEADERS_TIMEOUT" || c === "UND_ERR_BODY_TIMEOUT") return { code: "gateway_timeout", message: "the gateway did not answer in time" };
   return { code: "gateway_unreachable", message: "the gateway could not be reached" };
 }
 
@@ -64,11 +64,11 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
     let status = 0;
     let outcome = "ok";
     let done = false;
+    let abort: ((e?: Error) => void) | undefined;
     const trace = events.traceEnabled();
     const finish = () => {
       if (done) return;
       done = true;
-      clearTimeout(answerTimer);
       t.release();
       const ms = performance.now() - start;
       events.close("http", ms, up, down, outcome);
@@ -81,7 +81,6 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
       const e = upstreamErrorCode(err);
       outcome = e.code;
       if (!res.headersSent) status = ERROR_CODES[e.code].status;
-      upReq.destroy();
       sendProxyError(res, e.code, e.message);
       finish();
     };
@@ -91,73 +90,74 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
       assertHostAllowed(u.hostname, s.allowLinkLocal);
     } catch (e) {
       // Registered while allowed, refused now: the address check also runs at connect time.
-      outcome = "gateway_address_refused";
-      status = 502;
-      sendProxyError(res, "gateway_address_refused", upstreamErrorCode(e).message);
-      finish();
-      return;
+      return fail(e);
     }
-    const upReq = (u.protocol === "https:" ? https : http).request({
-      protocol: u.protocol,
-      hostname: u.hostname.replace(/^\[|\]$/g, ""),
-      port: u.port || (u.protocol === "https:" ? 443 : 80),
-      method: req.method,
-      path: t.basePath + rest,
-      headers: requestHeaders(req.rawHeaders, { credentialHeader: s.credentialHeader, credentialValue: t.credentialValue, host: u.host }) as never,
-      agent: svc.agentFor(u),
-      lookup: svc.lookup as never,
-    });
-    // One timer for connecting and for the response headers: a gateway that accepts the
-    // connection but never answers is as dead as one that never accepts it.
-    const answerTimer = setTimeout(() => fail(timeoutError()), Math.max(s.connectTimeoutMs, s.responseTimeoutMs));
-    upReq.on("socket", (sock) => {
-      if (sock.connecting) {
-        const ct = setTimeout(() => fail(timeoutError()), s.connectTimeoutMs);
-        sock.once("connect", () => clearTimeout(ct));
-        sock.once("close", () => clearTimeout(ct));
+    // A body is streamed only when the request has one; undici frames it (length or chunked).
+    const hasBody = req.headers["content-length"] !== undefined ? req.headers["content-length"] !== "0" : req.headers["transfer-encoding"] !== undefined;
+    // The body is handed to undici as an async iterable, so counting it cannot start the stream
+    // flowing before undici reads it.
+    const body = async function* () {
+      for await (const c of req as AsyncIterable<Buffer>) {
+        up += c.length;
+        if (trace) events.trace({ user_id: t.userId, instance_id: t.agentId, event: "http_chunk", direction: "upstream", bytes: c.length, latency_ms: performance.now() - start });
+        yield c;
       }
-    });
-    upReq.setTimeout(s.idleTimeoutSeconds * 1000, () => fail(timeoutError()));
-    upReq.on("error", fail);
-
-    upReq.on("response", (upRes) => {
-      clearTimeout(answerTimer);
-      status = upRes.statusCode ?? 502;
-      events.answered("http", performance.now() - start);
-      res.writeHead(status, upRes.statusMessage, responseHeaders(upRes.rawHeaders, t.secret) as never);
-      // An event stream must reach the client before its first event does.
-      if (/^text\/event-stream/i.test(String(upRes.headers["content-type"] ?? ""))) res.flushHeaders();
-      upRes.on("data", (c: Buffer) => {
-        down += c.length;
-        if (trace) events.trace({ user_id: t.userId, instance_id: t.agentId, event: "http_chunk", direction: "downstream", bytes: c.length, latency_ms: performance.now() - start });
-      });
-      upRes.on("close", () => {
-        // The gateway died mid-body: the client must see a broken response, not a short one.
-        if (!upRes.complete && !done) {
-          outcome = "gateway_unreachable";
-          res.destroy();
-          finish();
-        }
-      });
-      upRes.pipe(res);
-    });
-
-    req.on("data", (c: Buffer) => {
-      up += c.length;
-      if (trace) events.trace({ user_id: t.userId, instance_id: t.agentId, event: "http_chunk", direction: "upstream", bytes: c.length, latency_ms: performance.now() - start });
-    });
-    req.on("end", () => {
       if (events.debugEnabled()) events.debug({ user_id: t.userId, instance_id: t.agentId, event: "http_request", direction: "upstream", bytes: up, latency_ms: performance.now() - start });
-    });
-    req.pipe(upReq);
+    };
+    if (!hasBody) req.resume();
     res.on("close", () => {
       if (!res.writableFinished && !done) {
         // The client went away: stop the gateway's side too.
         outcome = "client_closed";
-        upReq.destroy();
+        abort?.();
       }
       finish();
     });
+
+    svc.dispatcher.dispatch(
+      {
+        origin: u.origin,
+        path: t.basePath + rest,
+        method: req.method as never,
+        headers: requestHeaders(req.rawHeaders, { credentialHeader: s.credentialHeader, credentialValue: t.credentialValue, host: u.host, framing: false }),
+        body: hasBody ? (body() as never) : null,
+      },
+      {
+        onConnect(a) {
+          abort = a;
+        },
+        onHeaders(statusCode, rawHeaders, resume, statusText) {
+          if (done) return false;
+          status = statusCode;
+          events.answered("http", performance.now() - start);
+          const raw: string[] = new Array(rawHeaders.length);
+          for (let i = 0; i < rawHeaders.length; i++) raw[i] = rawHeaders[i]!.toString("latin1");
+          res.writeHead(statusCode, statusText, responseHeaders(raw, t.secret) as never);
+          // An event stream must reach the client before its first event does.
+          if (raw.some((v, i) => i % 2 === 0 && v.toLowerCase() === "content-type" && /^text\/event-stream/i.test(raw[i + 1]!))) res.flushHeaders();
+          res.on("drain", resume);
+          return true;
+        },
+        onData(chunk) {
+          down += chunk.length;
+          if (trace) events.trace({ user_id: t.userId, instance_id: t.agentId, event: "http_chunk", direction: "downstream", bytes: chunk.length, latency_ms: performance.now() - start });
+          // false pauses the gateway's socket until the client drains (backpressure).
+          return res.write(chunk);
+        },
+        onComplete() {
+          res.end();
+        },
+        onError(err) {
+          if (!res.headersSent) return fail(err);
+          // The gateway died mid-body: the client must see a broken response, not a short one.
+          if (!done) {
+            outcome = upstreamErrorCode(err).code;
+            res.destroy();
+            finish();
+          }
+        },
+      },
+    );
   }
 
   /** GET <gateway><health path> with a short timeout; the body is read and dropped. */

@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { Agent as UndiciAgent } from "undici";
 import { ClawkeepError } from "../errors.js";
 import type { AgentRegistry } from "../agents/registry.js";
 import type { AgentAccess } from "../agents/handshake.js";
@@ -66,6 +67,14 @@ export function createProxyService(deps: {
   // connections instead of paying a TCP (and TLS) handshake each.
   const httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", lookup: lookup as never });
   const httpsAgent = new https.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", lookup: lookup as never });
+  // HTTP exchanges go through undici: pooled keep-alive connections per gateway origin, raw
+  // header lists, and a dispatch API whose onData return value is the backpressure signal.
+  const dispatcher = new UndiciAgent({
+    keepAliveTimeout: 30_000,
+    headersTimeout: s.responseTimeoutMs,
+    bodyTimeout: s.idleTimeoutSeconds * 1000,
+    connect: { timeout: s.connectTimeoutMs, lookup: lookup as never },
+  });
   const cache = new Map<string, Cached>();
   const inFlight = new Map<string, number>();
 
@@ -152,12 +161,14 @@ export function createProxyService(deps: {
   return {
     settings: s,
     lookup,
+    dispatcher,
     agentFor: (u: URL) => (u.protocol === "https:" ? httpsAgent : httpAgent),
     open,
     setGateway,
     getGateway,
     inFlight: (userId: string) => inFlight.get(userId) ?? 0,
     close() {
+      void dispatcher.destroy();
       httpAgent.destroy();
       httpsAgent.destroy();
       cache.clear();

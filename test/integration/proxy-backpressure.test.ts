@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tempDir } from "../helpers/runtime.js";
 import { startServer, type ServerProc } from "../helpers/proc.js";
+import WebSocket from "ws";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
 
 // A slow client must slow the gateway down, not fill the server's memory: the gateway streams
@@ -13,6 +14,9 @@ import { startGateway, type Gateway } from "../helpers/gateway.js";
 
 const GIB = 1024 * 1024 * 1024;
 const CHUNK = Buffer.alloc(256 * 1024, 0x61);
+
+const WS_TOTAL = 256 * 1024 * 1024;
+const WS_FRAME = Buffer.alloc(64 * 1024, 0x62);
 
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
 
@@ -34,6 +38,20 @@ describe("proxy backpressure", () => {
           if (!res.write(CHUNK)) return void res.once("drain", pump);
         }
         res.end();
+      };
+      pump();
+    };
+    // WebSocket: 256 MiB in 64 KiB binary frames, the gateway waiting whenever its own send
+    // buffer passes 4 MiB (as a well-behaved gateway does).
+    gw.onSocket = (ws) => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < WS_TOTAL) {
+          sent += WS_FRAME.length;
+          ws.send(WS_FRAME, { binary: true });
+          if (ws.bufferedAmount > 4 * 1024 * 1024) return void setTimeout(pump, 2);
+        }
+        ws.close(1000, "done");
       };
       pump();
     };
@@ -86,6 +104,36 @@ describe("proxy backpressure", () => {
     expect(received).toBe(GIB);
     const growth = peak - baseline;
     console.log(`proxy RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    expect(growth).toBeLessThan(64 * 1024 * 1024);
+  }, 300_000);
+
+  it("relays 256 MiB of WebSocket frames to a stalled, then slow, client with RSS growth under 64 MiB", async () => {
+    const pid = server.proc.pid!;
+    const baseline = rssOf(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 25);
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/v1/agents/bot/gateway/big-ws`, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    const result = await new Promise<{ bytes: number; code: number }>((resolve, reject) => {
+      let bytes = 0;
+      ws.on("open", () => {
+        // Stall, then read in short bursts: the relay must stop reading from the gateway.
+        ws.pause();
+        setTimeout(() => {
+          const t = setInterval(() => {
+            ws.resume();
+            setTimeout(() => ws.pause(), 1);
+          }, 4);
+          ws.once("close", () => clearInterval(t));
+        }, 1500);
+      });
+      ws.on("message", (d: Buffer) => (bytes += d.length));
+      ws.on("close", (code) => resolve({ bytes, code }));
+      ws.on("error", reject);
+    });
+    clearInterval(sampler);
+    expect(result).toEqual({ bytes: WS_TOTAL, code: 1000 });
+    const growth = peak - baseline;
+    console.log(`ws relay RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
     expect(growth).toBeLessThan(64 * 1024 * 1024);
   }, 300_000);
 });
