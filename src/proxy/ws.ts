@@ -16,6 +16,9 @@ import type { ProxyService, Target } from "./service.js";
 // are relayed rather than answered here, and a close code crosses unchanged. When one side's
 // send buffer passes the high-water mark the other side's socket is paused until it drains.
 
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;
+
 const PATH = /^\/v1\/agents\/([^/?#]+)\/gateway(?:[/?]|$)/;
 
 function rawError(socket: Duplex, code: ErrorCode, message: string): void {
@@ -196,7 +199,15 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
     const hw = s.wsHighWaterBytes;
     const debug = events.debugEnabled();
     const trace = events.traceEnabled();
-    const idle = setTimeout(() => {
+    // Idle check without touching a timer per frame: frames set a flag, and a tick that finds it
+    // unset closes the pair (so a silent connection lives between one and two idle periods).
+    let active = true;
+    const idle = setInterval(() => {
+      if (active) {
+        active = false;
+        return;
+      }
+      clearInterval(idle);
       closed("downstream", 1001, "idle_timeout");
       client.close(1001);
       upstream.close(1001);
@@ -204,41 +215,42 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
 
     const wire = (from: WebSocket, to: WebSocket, dir: "upstream" | "downstream") => {
       let paused = false;
-      const drained = () => {
-        if (paused && to.bufferedAmount < hw) {
-          paused = false;
-          from.resume();
-        }
+      const resume = () => {
+        paused = false;
+        from.resume();
       };
       from.on("message", (data: RawData, isBinary: boolean) => {
-        idle.refresh();
+        active = true;
         const buf = data as Buffer;
         count(buf.length, dir);
         if (to.readyState !== WebSocket.OPEN) return;
         if (debug) {
           const t0 = performance.now();
-          to.send(buf, { binary: isBinary }, () => {
-            events.debug({ ...ids, event: "ws_message", direction: dir, bytes: buf.length, latency_ms: performance.now() - t0 });
-            drained();
-          });
-        } else to.send(buf, { binary: isBinary }, drained);
+          to.send(buf, isBinary ? BINARY : TEXT, () => events.debug({ ...ids, event: "ws_message", direction: dir, bytes: buf.length, latency_ms: performance.now() - t0 }));
+        } else to.send(buf, isBinary ? BINARY : TEXT);
+        // Compression is off, so everything not yet sent sits in the socket's write buffer: past
+        // the high-water mark, stop reading the other side until that socket drains.
         if (!paused && to.bufferedAmount >= hw) {
-          paused = true;
-          from.pause();
+          const sock = (to as unknown as { _socket?: import("node:net").Socket })._socket;
+          if (sock && sock.writableNeedDrain) {
+            paused = true;
+            from.pause();
+            sock.once("drain", resume);
+          }
         }
       });
       from.on("ping", (d: Buffer) => {
-        idle.refresh();
+        active = true;
         if (trace) events.trace({ ...ids, event: "ws_ping", direction: dir, bytes: d.length, latency_ms: 0 });
         if (to.readyState === WebSocket.OPEN) to.ping(d);
       });
       from.on("pong", (d: Buffer) => {
-        idle.refresh();
+        active = true;
         if (trace) events.trace({ ...ids, event: "ws_pong", direction: dir, bytes: d.length, latency_ms: 0 });
         if (to.readyState === WebSocket.OPEN) to.pong(d);
       });
       from.on("close", (code: number, reason: Buffer) => {
-        clearTimeout(idle);
+        clearInterval(idle);
         closed(dir, code);
         if (to.readyState === WebSocket.OPEN) {
           // 1005 (no code sent) and 1006 (no close frame) are never sent on the wire: the other
