@@ -7,7 +7,9 @@
 // docs/benchmarks.md.
 //
 // Settings (env): BENCH_SECONDS (10) per cell, BENCH_WRK_CONNECTIONS (50), BENCH_WRK_THREADS (2),
-// BENCH_WS_CONNECTIONS ("1,50"), BENCH_WRITE_DOCS=0 to leave docs/ alone.
+// BENCH_WS_CONNECTIONS ("1,50"), BENCH_ROUNDS (3: the three paths are measured in turn this many
+// times and each cell reports its median round, which damps a busy machine's noise),
+// BENCH_WRITE_DOCS=0 to leave docs/ alone.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -28,7 +30,9 @@ const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const WRK_C = Number(env.BENCH_WRK_CONNECTIONS ?? 50);
 const WRK_T = Number(env.BENCH_WRK_THREADS ?? 2);
 const WS_CONNS = (env.BENCH_WS_CONNECTIONS ?? "1,50").split(",").map(Number);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const SETTLE_MS = 1500;
+const median = <T extends { rps: number }>(rs: T[]): T => [...rs].sort((a, b) => a.rps - b.rps)[Math.floor(rs.length / 2)]!;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "clawkeep-proxy-bench-"));
@@ -160,15 +164,18 @@ async function main() {
     { name: "bare @fastify/http-proxy", url: `http://127.0.0.1:${barePort}/gw/v1/chat`, auth: "" },
     { name: "Clawkeep proxy (auth + metadata log)", url: `${base}/v1/agents/bot/gateway/v1/chat`, auth },
   ];
-  const http: HttpResult[] = [];
-  for (const t of targets) {
-    await wrk(t.url, t.auth, 2); // warm-up: JIT, keep-alive pools, credential cache
-    await sleep(SETTLE_MS);
-    server.drain();
-    const r = await wrk(t.url, t.auth, SECONDS);
-    log(`${t.name}: ${f0(r.rps)} req/s, p50 ${f2(r.p50)} ms, p99 ${f2(r.p99)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
-    http.push(r);
+  const rounds: HttpResult[][] = targets.map(() => []);
+  for (const t of targets) await wrk(t.url, t.auth, 2); // warm-up: JIT, keep-alive pools, credential cache
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, t] of targets.entries()) {
+      await sleep(SETTLE_MS);
+      server.drain();
+      const r = await wrk(t.url, t.auth, SECONDS);
+      log(`round ${round + 1} ${t.name}: ${f0(r.rps)} req/s, p50 ${f2(r.p50)} ms, p99 ${f2(r.p99)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+      rounds[i]!.push(r);
+    }
   }
+  const http = rounds.map(median);
   const logLines = server.drain().split("\n").filter((l) => l.includes('"event":"http_response"')).length;
 
   const wsTargets: { name: string; url: string; headers: Record<string, string> }[] = [
@@ -178,15 +185,17 @@ async function main() {
   ];
   const ws: { conns: number; res: WsResult[] }[] = [];
   for (const n of WS_CONNS) {
-    const row: WsResult[] = [];
-    for (const t of wsTargets) {
-      await wsEcho(t.url, t.headers, n, 1);
-      await sleep(SETTLE_MS);
-      const r = await wsEcho(t.url, t.headers, n, SECONDS);
-      log(`ws c=${n} ${t.name}: ${f0(r.rps)} msg/s, p50 ${f2(r.p50)} ms, p99 ${f2(r.p99)} ms, errors ${r.errors}`);
-      row.push(r);
+    const per: WsResult[][] = wsTargets.map(() => []);
+    for (const t of wsTargets) await wsEcho(t.url, t.headers, n, 1);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, t] of wsTargets.entries()) {
+        await sleep(SETTLE_MS);
+        const r = await wsEcho(t.url, t.headers, n, SECONDS);
+        log(`round ${round + 1} ws c=${n} ${t.name}: ${f0(r.rps)} msg/s, p50 ${f2(r.p50)} ms, p99 ${f2(r.p99)} ms, errors ${r.errors}`);
+        per[i]!.push(r);
+      }
     }
-    ws.push({ conns: n, res: row });
+    ws.push({ conns: n, res: per.map(median) });
   }
   await Promise.all([server.stop(), bare.stop(), relay.stop(), upstream.stop()]);
 
@@ -195,7 +204,7 @@ async function main() {
   const lines = [
     "## Proxy pass-through (`bench/proxy.ts`)",
     "",
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. Every server is its own process on this machine, as are wrk and the WebSocket client; ${SECONDS} s per cell after a warm-up. Command: \`node --import tsx bench/proxy.ts\`.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. Every server is its own process on this machine, as are wrk and the WebSocket client; ${SECONDS} s per measurement after a warm-up, the three paths measured in turn ${ROUNDS} times, each cell the median round (by throughput). Command: \`${SECONDS === 10 ? "" : `BENCH_SECONDS=${SECONDS} `}${ROUNDS === 3 ? "" : `BENCH_ROUNDS=${ROUNDS} `}node --import tsx bench/proxy.ts\`.`,
     "",
     `### HTTP, wrk -t${WRK_T} -c${WRK_C} (GET, ${Buffer.byteLength(JSON.stringify({ ok: true, reply: "x".repeat(64) }))}-byte JSON answer)`,
     "",
@@ -206,7 +215,7 @@ async function main() {
       return `| ${t.name} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${i === 0 ? "–" : `${f2(r.p99 - direct.p99)} ms`} | ${i === 0 ? "–" : ratio(r.rps, bareR.rps)} | ${r.non2xx} / ${r.errors} |`;
     }),
     "",
-    `Clawkeep logged ${f0(logLines)} \`http_response\` lines (info) in its measured run: the metadata log was on.`,
+    `Clawkeep logged ${f0(logLines)} \`http_response\` lines (info) in its last measured run: the metadata log was on. Rounds (req/s): ${targets.map((t, i) => `${t.name} ${rounds[i]!.map((r) => f0(r.rps)).join(" / ")}`).join("; ")}.`,
     "",
     "### WebSocket echo (64-byte binary message, one in flight per connection)",
     "",

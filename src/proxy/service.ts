@@ -76,6 +76,21 @@ export function createProxyService(deps: {
     connect: { timeout: s.connectTimeoutMs, lookup: lookup as never },
   });
   const cache = new Map<string, Cached>();
+  // Agent rows for the hot path, for at most AGENT_TTL_MS: an agent never changes owner, so this
+  // can only delay (on this node, by that long) a status or gateway change; changes made here
+  // drop the entry at once.
+  const AGENT_TTL_MS = 1000;
+  const agentRows = new Map<string, { row: Awaited<ReturnType<AgentRegistry["mine"]>>; expires: number }>();
+  async function agentRow(userId: string, agentName: string) {
+    const key = `${userId}\0${agentName}`;
+    const now = Date.now();
+    const hit = agentRows.get(key);
+    if (hit && hit.expires > now) return hit.row;
+    const row = await deps.agents.mine({ userId, actor: userId }, agentName);
+    if (agentRows.size >= 10_000) agentRows.clear();
+    agentRows.set(key, { row, expires: now + AGENT_TTL_MS });
+    return row;
+  }
   const inFlight = new Map<string, number>();
 
   async function credential(userId: string, agentId: string, agentName: string): Promise<string | null> {
@@ -112,7 +127,7 @@ export function createProxyService(deps: {
   /** Authenticates, finds the agent and its gateway, takes a connection slot. */
   async function open(bearer: string | undefined, agentName: string, ip: string): Promise<Target> {
     const who = await caller(bearer, ip, agentName);
-    const row = await deps.agents.mine({ userId: who.userId, actor: who.userId }, agentName);
+    const row = await agentRow(who.userId, agentName);
     if (who.agentId !== null && row.id !== who.agentId) throw new ClawkeepError("not_found", "no such agent");
     if (row.status !== "active") throw new ClawkeepError("agent_disabled", "the agent is disabled");
     if (!row.gateway_url) throw new ClawkeepError("gateway_not_set", "the agent has no gateway URL (clawkeep agent set-gateway)");
@@ -143,6 +158,7 @@ export function createProxyService(deps: {
   async function setGateway(c: { userId: string; actor: string }, agentName: string, url: string | null) {
     const checked = url === null ? null : checkGatewayUrl(url, s.allowLinkLocal);
     const row = await deps.agents.setGateway(c, agentName, checked?.href ?? null, checked?.origin ?? null);
+    agentRows.delete(`${c.userId}\0${agentName}`);
     return gatewayView(row);
   }
 
