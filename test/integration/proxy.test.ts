@@ -26,7 +26,7 @@ describe.each(BACKENDS)("proxy pass-through ($name)", (backend) => {
 
   beforeAll(async () => {
     env = await startTestEnv(
-      { CLAWKEEP_PROXY_RESPONSE_TIMEOUT_MS: "1500", CLAWKEEP_PROXY_CONNECT_TIMEOUT_MS: "1500", CLAWKEEP_PROXY_MAX_CONNECTIONS_PER_USER: "6" },
+      { CLAWKEEP_PROXY_RESPONSE_TIMEOUT_MS: "1500", CLAWKEEP_PROXY_CONNECT_TIMEOUT_MS: "1500", CLAWKEEP_PROXY_MAX_CONNECTIONS_PER_USER: "6", CLAWKEEP_PROXY_IDLE_TIMEOUT_SECONDS: "2" },
       undefined,
       backend,
     );
@@ -356,6 +356,18 @@ describe.each(BACKENDS)("proxy pass-through ($name)", (backend) => {
     const w = await openWs(wsUrl(base, `${P}/ws-hang`), { token: tokenA });
     expect(w.status).toBe(504);
     gw.onUpgrade = undefined;
+  });
+
+  it("idle timeout: a silent WebSocket is closed with 1001, a silent response body is cut", async () => {
+    gw.onSocket = () => undefined; // accepts, then never says anything
+    const { ws } = await openWs(wsUrl(base, `${P}/quiet`), { token: tokenA });
+    expect((await closed(ws!)).code).toBe(1001);
+    gw.onRequest = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first and last");
+    };
+    await expect(request(base, `${P}/stall`, { headers: { authorization: `Bearer ${tokenA}` } })).rejects.toThrow();
+    gw.onSocket = (s) => s.on("message", (d, b) => s.send(d as Buffer, { binary: b }));
   });
 
   it("per-user connection limit: 429 beyond it, other users unaffected, slots come back", async () => {
