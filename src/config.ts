@@ -106,6 +106,71 @@ export const SETTINGS = {
     schema: int(1, 64).default(2),
     doc: "Argon2id derivations (credential passwords, 64 MiB each) run at most this many at a time per node; more wait in line, so a burst of password requests cannot exhaust memory.",
   },
+  proxyAllowLinkLocal: {
+    env: "CLAWKEEP_PROXY_ALLOW_LINK_LOCAL",
+    schema: bool.default(false),
+    doc: "Let agent gateways live at link-local addresses (169.254.0.0/16, fe80::/10) and the cloud metadata address fd00:ec2::254. Off by default: such a gateway URL would turn the proxy against the host's metadata service.",
+  },
+  proxyCredentialSecret: {
+    env: "CLAWKEEP_PROXY_CREDENTIAL_SECRET",
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, "must be a secret name").default("GATEWAY_AUTH_TOKEN"),
+    doc: "Name of the agent secret whose value the proxy presents to the agent's gateway (seed 000's gateway auth token). An agent without it is proxied without a credential.",
+  },
+  proxyCredentialHeader: {
+    env: "CLAWKEEP_PROXY_CREDENTIAL_HEADER",
+    schema: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a header name").default("Authorization"),
+    doc: "Request header that carries the gateway credential to the gateway.",
+  },
+  proxyCredentialScheme: {
+    env: "CLAWKEEP_PROXY_CREDENTIAL_SCHEME",
+    schema: z.string().regex(/^[A-Za-z0-9._-]{0,32}$/, "must be a single word or empty").default("Bearer"),
+    doc: "Word put before the credential in that header (`Bearer <token>`); empty sends the bare value.",
+  },
+  proxyCredentialCacheSeconds: {
+    env: "CLAWKEEP_PROXY_CREDENTIAL_CACHE_SECONDS",
+    schema: int(0, 3600).default(60),
+    doc: "How long a decrypted gateway credential is kept in memory (each fetch is an audited secret read); a changed credential is picked up within this time. 0 reads it on every request.",
+  },
+  proxyConnectTimeoutMs: {
+    env: "CLAWKEEP_PROXY_CONNECT_TIMEOUT_MS",
+    schema: int(100, 600_000).default(5000),
+    doc: "Time allowed to connect to a gateway before the client gets 504 `gateway_timeout`.",
+  },
+  proxyResponseTimeoutMs: {
+    env: "CLAWKEEP_PROXY_RESPONSE_TIMEOUT_MS",
+    schema: int(100, 3_600_000).default(30_000),
+    doc: "Time allowed for a gateway to send its response headers (or accept a WebSocket) before the client gets 504 `gateway_timeout`.",
+  },
+  proxyIdleTimeoutSeconds: {
+    env: "CLAWKEEP_PROXY_IDLE_TIMEOUT_SECONDS",
+    schema: int(1, 86_400).default(300),
+    doc: "A proxied exchange or WebSocket with no traffic either way for this long is closed (WebSocket close code 1001).",
+  },
+  proxyMaxConnectionsPerUser: {
+    env: "CLAWKEEP_PROXY_MAX_CONNECTIONS_PER_USER",
+    schema: int(1, 1_000_000).default(256),
+    doc: "Proxied HTTP exchanges plus WebSockets one user may have open at once on a node; beyond it, 429 `too_many_connections`.",
+  },
+  proxyHealthTimeoutMs: {
+    env: "CLAWKEEP_PROXY_HEALTH_TIMEOUT_MS",
+    schema: int(100, 60_000).default(2000),
+    doc: "Timeout of `GET /v1/agents/:name/health`.",
+  },
+  proxyHealthPath: {
+    env: "CLAWKEEP_PROXY_HEALTH_PATH",
+    schema: z.string().regex(/^\/[A-Za-z0-9._~/-]{0,255}$/, "must be an absolute path").default("/health"),
+    doc: "Path, under the gateway URL, that the health check requests.",
+  },
+  proxyWsHighWaterBytes: {
+    env: "CLAWKEEP_PROXY_WS_HIGH_WATER_BYTES",
+    schema: int(1024, 256 * 1024 * 1024).default(1024 * 1024),
+    doc: "When this many bytes wait to be sent to one side of a proxied WebSocket, reading from the other side pauses until they drain.",
+  },
+  proxyWsMaxPayloadBytes: {
+    env: "CLAWKEEP_PROXY_WS_MAX_PAYLOAD_BYTES",
+    schema: int(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024),
+    doc: "Largest WebSocket message relayed; a bigger one closes the connection with 1009.",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -136,6 +201,19 @@ export interface Config {
   handshakeWindowSeconds: number;
   agentTokenTtlSeconds: number;
   passwordKdfConcurrency: number;
+  proxyAllowLinkLocal: boolean;
+  proxyCredentialSecret: string;
+  proxyCredentialHeader: string;
+  proxyCredentialScheme: string;
+  proxyCredentialCacheSeconds: number;
+  proxyConnectTimeoutMs: number;
+  proxyResponseTimeoutMs: number;
+  proxyIdleTimeoutSeconds: number;
+  proxyMaxConnectionsPerUser: number;
+  proxyHealthTimeoutMs: number;
+  proxyHealthPath: string;
+  proxyWsHighWaterBytes: number;
+  proxyWsMaxPayloadBytes: number;
   logLevel: Parsed["logLevel"];
 }
 

@@ -22,6 +22,7 @@ import { createUserService, userRowMac } from "./users/users.js";
 import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
 import { createSupportAccess, grantRowMac } from "./agents/support.js";
+import { createProxyService } from "./proxy/service.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -96,6 +97,27 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     windowSeconds: config.handshakeWindowSeconds,
     tokenTtlSeconds: config.agentTokenTtlSeconds,
   });
+  const proxy = createProxyService({
+    agents,
+    users,
+    agentAccess,
+    secrets,
+    settings: {
+      allowLinkLocal: config.proxyAllowLinkLocal,
+      credentialSecret: config.proxyCredentialSecret,
+      credentialHeader: config.proxyCredentialHeader.toLowerCase(),
+      credentialScheme: config.proxyCredentialScheme,
+      credentialCacheSeconds: config.proxyCredentialCacheSeconds,
+      connectTimeoutMs: config.proxyConnectTimeoutMs,
+      responseTimeoutMs: config.proxyResponseTimeoutMs,
+      idleTimeoutSeconds: config.proxyIdleTimeoutSeconds,
+      maxConnectionsPerUser: config.proxyMaxConnectionsPerUser,
+      healthTimeoutMs: config.proxyHealthTimeoutMs,
+      healthPath: config.proxyHealthPath,
+      wsHighWaterBytes: config.proxyWsHighWaterBytes,
+      wsMaxPayloadBytes: config.proxyWsMaxPayloadBytes,
+    },
+  });
   wipe(master.key);
   return {
     config,
@@ -114,6 +136,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     agents,
     agentAccess,
     support,
+    proxy,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
@@ -121,6 +144,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     },
     keys,
     async close() {
+      proxy.close();
       keyring.close();
       for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, ...keys.tokenKeys, ...keys.rowKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
       await meta.close();

@@ -162,8 +162,22 @@ export function createAgentRegistry(deps: {
     return info({ ...row, status, updated_at: now });
   }
 
+  /** Records an already-validated gateway URL (the proxy module checks it), or clears it with null. */
+  async function setGateway(c: Caller, name: string, url: string | null, origin: string | null): Promise<AgentsTable> {
+    const row = await mine(c, name);
+    const now = new Date().toISOString();
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable("agents").set({ gateway_url: url, updated_at: now }).where("id", "=", row.id).execute();
+      const action = url === null ? "AgentGatewayCleared" : "AgentGatewaySet";
+      await audit.append(trx, { userId: c.userId, actor: c.actor, action, target: `agent/${row.name}`, outcome: "success", metadata: { agent_id: row.id, ...(origin ? { origin } : {}) } });
+    });
+    await deps.durable();
+    return { ...row, gateway_url: url, updated_at: now };
+  }
+
   return {
     rewrapSecrets,
+    setGateway,
     create,
     list,
     rotateSecret,

@@ -19,9 +19,11 @@ export function exitCodeFor(code: string | undefined): number {
     case "payload_too_large":
     case "unsupported_media_type":
     case "credential_password_not_set":
+    case "invalid_gateway_url":
       return EXIT.usage;
     case "not_found":
     case "agent_not_registered":
+    case "gateway_not_set":
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":

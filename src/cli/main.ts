@@ -122,6 +122,21 @@ agent
   .addOption(jsonOpt())
   .action(async (name, o) => (await import("./commands/agents.js")).remove(name, o));
 agent
+  .command("set-gateway <name> <url>")
+  .description("route /v1/agents/<name>/gateway/* to this http(s) URL; the agent's GATEWAY_AUTH_TOKEN secret is its credential")
+  .addOption(jsonOpt())
+  .action(async (name, url, o) => (await import("./commands/agents.js")).setGateway(name, url, o));
+agent
+  .command("clear-gateway <name>")
+  .description("stop proxying to the agent's gateway")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).setGateway(name, null, o));
+agent
+  .command("health <name>")
+  .description("check that the agent's gateway answers")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/agents.js")).health(name, o));
+agent
   .command("run [cmd...]")
   .description("as the agent (CLAWKEEP_AGENT_ID + CLAWKEEP_AGENT_SECRET[_FILE]): handshake, fetch its secrets, open E2EE ones with ENCRYPTION_SECRET[_FILE], run CMD with them in its environment")
   .option("--only <names...>", "only these secrets")
@@ -206,6 +221,13 @@ audit
   .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
   .option("--out <file>", "write the checkpoint here instead of stdout")
   .action(async (o) => (await import("./commands/audit.js")).checkpoint(o));
+
+audit
+  .command("schema")
+  .description("list the meta store's tables and columns (like \\dt): there is none for message content")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR); CLAWKEEP_DATABASE_URL picks PostgreSQL")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/audit.js")).schema(o));
 
 const sel = (c: Command) =>
   c.option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)").option("--user <name>", "one user").option("--all", "every user").addOption(jsonOpt());

@@ -8,6 +8,8 @@ import { secretRoutes } from "./routes/secrets.js";
 import { agentRoutes } from "./routes/agents.js";
 import { agentApi } from "./routes/agent-api.js";
 import { credentialPasswordRoutes } from "./routes/credential-password.js";
+import { gatewayAdminRoutes, gatewayProxyRoutes } from "./routes/gateway.js";
+import { createProxyTransports } from "../proxy/index.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
 // header that can carry a credential is censored wherever it appears in a log object.
@@ -58,10 +60,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // One line per request, metadata only: the route pattern (never the filled-in path with its
   // query string), status and duration.
   app.addHook("onResponse", async (req, reply) => {
+    // Proxied exchanges log their own metadata line (src/proxy/events.ts) instead.
+    if ((req.routeOptions.config as { proxied?: boolean } | undefined)?.proxied) return;
     req.log.info({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
   });
 
-  registerMetrics(app);
+  const registry = registerMetrics(app);
   app.get("/health", async () => ({ ok: true, service: "clawkeep" }));
   // Liveness is /health; readiness also checks this node's storage, for load-balancer checks.
   app.get("/ready", async (req, reply) => {
@@ -81,7 +85,14 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     userRoutes(v1, rt.users, rt.erasure);
     auditRoutes(v1, rt.audit);
     agentRoutes(v1, rt.agents, rt.support, rt.erasure);
+    gatewayAdminRoutes(v1, rt.proxy);
   });
+  const transports = createProxyTransports(rt.proxy, app.log, registry);
+  await app.register((a) => gatewayProxyRoutes(a, rt.proxy, transports));
+  // WebSocket upgrades never reach fastify's router: the proxy takes every one and answers
+  // anything that is not a gateway path with the same JSON 404.
+  app.server.on("upgrade", (req, socket, head) => void transports.ws.upgrade(req, socket, head));
+  app.addHook("onClose", async () => transports.ws.close());
   await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords }));
   return app;
 }

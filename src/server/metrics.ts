@@ -20,6 +20,8 @@ export function registerMetrics(app: FastifyInstance): Registry {
     registers: [registry],
   });
   app.addHook("onResponse", async (req, reply) => {
+    // Proxied exchanges have their own clawkeep_proxy_* series.
+    if ((req.routeOptions.config as { proxied?: boolean } | undefined)?.proxied) return;
     const route = req.routeOptions.url ?? "unmatched";
     requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     duration.observe({ route, method: req.method }, reply.elapsedTime / 1000);

@@ -46,3 +46,25 @@ export async function remove(name: string, o: { yes?: boolean; json?: boolean })
   const r = json<{ agent_id: string; versions: number; blobs_deleted: number; epochs_destroyed: number[] }>(await api(clientEnv(), "DELETE", `/v1/agents/${enc(name)}`));
   out(o.json ? JSON.stringify(r) : `deleted agent ${name} (${r.agent_id}): ${r.versions} versions, ${r.blobs_deleted} blobs, epochs destroyed: ${r.epochs_destroyed.join(",") || "none"}`);
 }
+
+interface GatewayView {
+  agent_id: string;
+  name: string;
+  gateway_url: string | null;
+  credential_secret: string;
+}
+
+export async function setGateway(name: string, url: string | null, o: { json?: boolean }) {
+  const path = `/v1/agents/${enc(name)}/gateway`;
+  const r = json<GatewayView>(await api(clientEnv(), url === null ? "DELETE" : "PUT", path, url === null ? {} : { body: { url } }));
+  if (o.json) return out(JSON.stringify(r));
+  if (r.gateway_url === null) return out(`agent ${r.name} has no gateway now`);
+  out(`agent ${r.name}: /v1/agents/${r.name}/gateway/* -> ${r.gateway_url}`);
+  out(`the gateway credential is the agent's secret ${r.name}/${r.credential_secret} (clawkeep secret put ${r.name}/${r.credential_secret})`);
+}
+
+export async function health(name: string, o: { json?: boolean }) {
+  const r = json<{ ok: boolean; status: number; latency_ms: number }>(await api(clientEnv(), "GET", `/v1/agents/${enc(name)}/health`));
+  out(o.json ? JSON.stringify(r) : `${r.ok ? "healthy" : "unhealthy"}: gateway answered ${r.status} in ${r.latency_ms} ms`);
+  if (!r.ok) process.exitCode = 1;
+}

@@ -87,3 +87,20 @@ export async function exportLog(_o: { format: string }) {
     after = page.next;
   }
 }
+
+/** `audit schema`: every table and column of the configured meta store, from its own catalogue. */
+export async function schema(o: { dataDir?: string; json?: boolean }) {
+  const { loadConfig } = await import("../../config.js");
+  const { openMetaStoreReadOnly } = await import("../../store/meta/index.js");
+  const { describeSchema } = await import("../../store/meta/introspect.js");
+  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const meta = openMetaStoreReadOnly(cfg.databaseUrl);
+  try {
+    const tables = await describeSchema(meta.db as never, meta.dialect);
+    if (o.json) return void process.stdout.write(`${JSON.stringify({ dialect: meta.dialect, tables })}\n`);
+    process.stdout.write(`meta store (${meta.dialect}): ${tables.length} tables\n`);
+    for (const t of tables) process.stdout.write(`${t.table}\n${t.columns.map((c) => `  ${c.name}\t${c.type}`).join("\n")}\n`);
+  } finally {
+    await meta.close();
+  }
+}

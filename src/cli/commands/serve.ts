@@ -1,3 +1,4 @@
+import pino from "pino";
 import { loadConfig } from "../../config.js";
 import { bootstrapAdmin, createRuntime, startMaintenance } from "../../main.js";
 import { buildApp } from "../../server/app.js";
@@ -15,7 +16,9 @@ export async function serve(o: { dataDir?: string; port?: string; bind?: string 
   }
   const adminFile = await bootstrapAdmin(rt);
   if (adminFile) process.stderr.write(`clawkeep: admin token written to ${adminFile} (mode 0600); read it once and keep it safe.\n`);
-  const app = await buildApp(rt);
+  // Log lines go out asynchronously (coalesced writes, flushed on exit): a synchronous write per
+  // line would make every proxied request wait on stdout.
+  const app = await buildApp(rt, { logger: { level: config.logLevel, stream: pino.destination({ dest: 1, sync: false }) as unknown as NodeJS.WritableStream } });
   const maintenance = startMaintenance(rt, (err) => app.log.error({ err: (err as Error).message }, "scheduled maintenance failed"));
   let closing = false;
   const shutdown = async () => {

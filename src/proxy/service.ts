@@ -1,0 +1,195 @@
+import http from "node:http";
+import https from "node:https";
+import { Agent as UndiciAgent } from "undici";
+import { ClawkeepError } from "../errors.js";
+import type { AgentRegistry } from "../agents/registry.js";
+import type { AgentAccess } from "../agents/handshake.js";
+import type { UserService } from "../users/users.js";
+import { checkGatewayUrl, guardedLookup } from "./address.js";
+
+// Who may reach which gateway, with which credential. A caller passes with a user token of the
+// agent's owner, or an agent token of that very agent; anyone else meets the same not_found as
+// a missing agent, whatever the transport. The credential is the agent's ordinary secret
+// (default GATEWAY_AUTH_TOKEN), read through the vault (so each read is audited) and kept in
+// memory for a short while so the hot path does not decrypt on every request.
+
+export interface ProxySettings {
+  allowLinkLocal: boolean;
+  credentialSecret: string;
+  /** Lower-case header name. */
+  credentialHeader: string;
+  /** Prefix before the credential ("Bearer"), or "" for the bare value. */
+  credentialScheme: string;
+  credentialCacheSeconds: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  idleTimeoutSeconds: number;
+  maxConnectionsPerUser: number;
+  healthTimeoutMs: number;
+  healthPath: string;
+  wsHighWaterBytes: number;
+  wsMaxPayloadBytes: number;
+}
+
+export interface SecretReader {
+  get(c: { userId: string; actor: string }, agent: string, name: string): Promise<{ value: Buffer }>;
+}
+
+export interface Target {
+  userId: string;
+  agentId: string;
+  agentName: string;
+  url: URL;
+  /** The URL's path without its trailing slash. */
+  basePath: string;
+  /** The raw credential, only to keep it out of response headers. */
+  secret: string | null;
+  /** The header value sent to the gateway ("Bearer <secret>"), or null. */
+  credentialValue: string | null;
+  release: () => void;
+}
+
+interface Cached {
+  secret: string | null;
+  expires: number;
+}
+
+export function createProxyService(deps: {
+  agents: AgentRegistry;
+  users: Pick<UserService, "authenticate">;
+  agentAccess: Pick<AgentAccess, "authenticate">;
+  secrets: SecretReader;
+  settings: ProxySettings;
+}) {
+  const s = deps.settings;
+  const lookup = guardedLookup(s.allowLinkLocal);
+  // One keep-alive pool per scheme for every gateway: a browser's many small requests reuse
+  // connections instead of paying a TCP (and TLS) handshake each.
+  const httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", lookup: lookup as never });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", lookup: lookup as never });
+  // HTTP exchanges go through undici: pooled keep-alive connections per gateway origin, raw
+  // header lists, and a dispatch API whose onData return value is the backpressure signal.
+  const dispatcher = new UndiciAgent({
+    keepAliveTimeout: 30_000,
+    headersTimeout: s.responseTimeoutMs,
+    bodyTimeout: s.idleTimeoutSeconds * 1000,
+    connect: { timeout: s.connectTimeoutMs, lookup: lookup as never },
+  });
+  const cache = new Map<string, Cached>();
+  // Agent rows for the hot path, for at most AGENT_TTL_MS: an agent never changes owner, so this
+  // can only delay (on this node, by that long) a status or gateway change; changes made here
+  // drop the entry at once.
+  const AGENT_TTL_MS = 1000;
+  const agentRows = new Map<string, { row: Awaited<ReturnType<AgentRegistry["mine"]>>; expires: number }>();
+  async function agentRow(userId: string, agentName: string) {
+    const key = `${userId}\0${agentName}`;
+    const now = Date.now();
+    const hit = agentRows.get(key);
+    if (hit && hit.expires > now) return hit.row;
+    const row = await deps.agents.mine({ userId, actor: userId }, agentName);
+    if (agentRows.size >= 10_000) agentRows.clear();
+    agentRows.set(key, { row, expires: now + AGENT_TTL_MS });
+    return row;
+  }
+  const inFlight = new Map<string, number>();
+
+  async function credential(userId: string, agentId: string, agentName: string): Promise<string | null> {
+    const key = `${userId}\0${agentId}`;
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.expires > now) return hit.secret;
+    let secret: string | null = null;
+    try {
+      const v = await deps.secrets.get({ userId, actor: "proxy" }, agentName, s.credentialSecret);
+      secret = v.value.toString("utf8");
+      v.value.fill(0);
+    } catch (e) {
+      if (!(e instanceof ClawkeepError && e.code === "not_found")) throw e;
+    }
+    if (s.credentialCacheSeconds > 0) {
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(key, { secret, expires: now + s.credentialCacheSeconds * 1000 });
+    }
+    return secret;
+  }
+
+  async function caller(bearer: string | undefined, ip: string, agentName: string): Promise<{ userId: string; agentId: string | null }> {
+    if (bearer?.startsWith("ckat1.")) {
+      const claims = await deps.agentAccess.authenticate(bearer, ip);
+      // An agent token reaches only its own agent's gateway.
+      if (claims.name !== agentName) throw new ClawkeepError("not_found", "no such agent");
+      return { userId: claims.usr, agentId: claims.agt };
+    }
+    const p = await deps.users.authenticate(bearer, ip);
+    return { userId: p.userId, agentId: null };
+  }
+
+  /** Authenticates, finds the agent and its gateway, takes a connection slot. */
+  async function open(bearer: string | undefined, agentName: string, ip: string): Promise<Target> {
+    const who = await caller(bearer, ip, agentName);
+    const row = await agentRow(who.userId, agentName);
+    if (who.agentId !== null && row.id !== who.agentId) throw new ClawkeepError("not_found", "no such agent");
+    if (row.status !== "active") throw new ClawkeepError("agent_disabled", "the agent is disabled");
+    if (!row.gateway_url) throw new ClawkeepError("gateway_not_set", "the agent has no gateway URL (clawkeep agent set-gateway)");
+    const secret = await credential(who.userId, row.id, row.name);
+    const n = inFlight.get(who.userId) ?? 0;
+    if (n >= s.maxConnectionsPerUser) throw new ClawkeepError("too_many_connections", "too many open gateway connections for this user");
+    inFlight.set(who.userId, n + 1);
+    let released = false;
+    const url = new URL(row.gateway_url);
+    return {
+      userId: who.userId,
+      agentId: row.id,
+      agentName: row.name,
+      url,
+      basePath: url.pathname.replace(/\/+$/, ""),
+      secret,
+      credentialValue: secret === null ? null : s.credentialScheme ? `${s.credentialScheme} ${secret}` : secret,
+      release() {
+        if (released) return;
+        released = true;
+        const m = (inFlight.get(who.userId) ?? 1) - 1;
+        if (m <= 0) inFlight.delete(who.userId);
+        else inFlight.set(who.userId, m);
+      },
+    };
+  }
+
+  async function setGateway(c: { userId: string; actor: string }, agentName: string, url: string | null) {
+    const checked = url === null ? null : checkGatewayUrl(url, s.allowLinkLocal);
+    const row = await deps.agents.setGateway(c, agentName, checked?.href ?? null, checked?.origin ?? null);
+    agentRows.delete(`${c.userId}\0${agentName}`);
+    return gatewayView(row);
+  }
+
+  const gatewayView = (row: { id: string; name: string; gateway_url: string | null }) => ({
+    agent_id: row.id,
+    name: row.name,
+    gateway_url: row.gateway_url,
+    credential_secret: s.credentialSecret,
+    credential_header: s.credentialHeader,
+  });
+
+  async function getGateway(c: { userId: string; actor: string }, agentName: string) {
+    return gatewayView(await deps.agents.mine(c, agentName));
+  }
+
+  return {
+    settings: s,
+    lookup,
+    dispatcher,
+    agentFor: (u: URL) => (u.protocol === "https:" ? httpsAgent : httpAgent),
+    open,
+    setGateway,
+    getGateway,
+    inFlight: (userId: string) => inFlight.get(userId) ?? 0,
+    close() {
+      void dispatcher.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+      cache.clear();
+    },
+  };
+}
+
+export type ProxyService = ReturnType<typeof createProxyService>;

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tempDir } from "../helpers/runtime.js";
+import { startServer, type ServerProc } from "../helpers/proc.js";
+import WebSocket from "ws";
+import { startGateway, type Gateway } from "../helpers/gateway.js";
+
+// A slow client must slow the gateway down, not fill the server's memory: the gateway streams
+// 1 GiB (respecting its own socket's backpressure, as any server does) to a client that first
+// stalls and then reads in small sips. The server runs in its own process; its resident set,
+// read from /proc/<pid>/status, may not grow by 64 MiB or more. Not timed: only memory and the
+// byte count are asserted.
+
+const GIB = 1024 * 1024 * 1024;
+const CHUNK = Buffer.alloc(256 * 1024, 0x61);
+
+const WS_TOTAL = 256 * 1024 * 1024;
+const WS_FRAME = Buffer.alloc(64 * 1024, 0x62);
+
+const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+
+describe("proxy backpressure", () => {
+  let dir: string;
+  let server: ServerProc;
+  let gw: Gateway;
+  let token: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    gw = await startGateway();
+    gw.onRequest = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(GIB) });
+      let sent = 0;
+      const pump = () => {
+        while (sent < GIB) {
+          sent += CHUNK.length;
+          if (!res.write(CHUNK)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    };
+    // WebSocket: 256 MiB in 64 KiB binary frames, the gateway waiting whenever its own send
+    // buffer passes 4 MiB (as a well-behaved gateway does).
+    gw.onSocket = (ws) => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < WS_TOTAL) {
+          sent += WS_FRAME.length;
+          ws.send(WS_FRAME, { binary: true });
+          if (ws.bufferedAmount > 4 * 1024 * 1024) return void setTimeout(pump, 2);
+        }
+        ws.close(1000, "done");
+      };
+      pump();
+    };
+    server = await startServer(dir, { CLAWKEEP_LOG_LEVEL: "info" });
+    const admin = { authorization: `Bearer ${server.adminToken()}`, "content-type": "application/json" };
+    token = ((await (await fetch(`${server.url}/v1/users`, { method: "POST", headers: admin, body: JSON.stringify({ name: "slow" }) })).json()) as { token: string }).token;
+    const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    expect((await fetch(`${server.url}/v1/agents`, { method: "POST", headers: auth, body: JSON.stringify({ name: "bot" }) })).status).toBe(201);
+    expect((await fetch(`${server.url}/v1/agents/bot/gateway`, { method: "PUT", headers: auth, body: JSON.stringify({ url: gw.url }) })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await gw?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("streams 1 GiB to a slow reader with RSS growth under 64 MiB", async () => {
+    const pid = server.proc.pid!;
+    // Warm up the code paths (and the keep-alive pool) before taking the baseline.
+    for (let i = 0; i < 3; i++) await fetch(`${server.url}/v1/agents/bot/gateway/x`, { headers: { authorization: `Bearer ${token}` }, method: "HEAD" }).catch(() => undefined);
+    const baseline = rssOf(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 25);
+    const u = new URL(server.url);
+    const received = await new Promise<number>((resolve, reject) => {
+      http
+        .get({ hostname: u.hostname, port: u.port, path: "/v1/agents/bot/gateway/big", headers: { authorization: `Bearer ${token}` } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.pause();
+          let total = 0;
+          let timer: NodeJS.Timeout | undefined;
+          // Stall first: the gateway keeps offering bytes while nobody reads.
+          setTimeout(() => {
+            timer = setInterval(() => {
+              let got = 0;
+              let c: Buffer | null;
+              while (got < 512 * 1024 && (c = res.read() as Buffer | null) !== null) got += c.length;
+              total += got;
+            }, 2);
+          }, 1500);
+          res.on("end", () => {
+            clearInterval(timer);
+            resolve(total);
+          });
+          res.on("error", reject);
+        })
+        .on("error", reject);
+    });
+    clearInterval(sampler);
+    expect(received).toBe(GIB);
+    const growth = peak - baseline;
+    console.log(`proxy RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    expect(growth).toBeLessThan(64 * 1024 * 1024);
+  }, 300_000);
+
+  it("relays 256 MiB of WebSocket frames to a stalled, then slow, client with RSS growth under 64 MiB", async () => {
+    const pid = server.proc.pid!;
+    const baseline = rssOf(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 25);
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/v1/agents/bot/gateway/big-ws`, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    const result = await new Promise<{ bytes: number; code: number }>((resolve, reject) => {
+      let bytes = 0;
+      ws.on("open", () => {
+        // Stall, then read in short bursts: the relay must stop reading from the gateway.
+        ws.pause();
+        setTimeout(() => {
+          const t = setInterval(() => {
+            ws.resume();
+            setTimeout(() => ws.pause(), 1);
+          }, 4);
+          ws.once("close", () => clearInterval(t));
+        }, 1500);
+      });
+      ws.on("message", (d: Buffer) => (bytes += d.length));
+      ws.on("close", (code) => resolve({ bytes, code }));
+      ws.on("error", reject);
+    });
+    clearInterval(sampler);
+    expect(result).toEqual({ bytes: WS_TOTAL, code: 1000 });
+    const growth = peak - baseline;
+    console.log(`ws relay RSS baseline ${(baseline / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    expect(growth).toBeLessThan(64 * 1024 * 1024);
+  }, 300_000);
+});

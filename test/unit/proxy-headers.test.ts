@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { requestHeaders, responseHeaders, splitProtocols, WS_TOKEN_PREFIX } from "../../src/proxy/headers.js";
+import { checkGatewayUrl, isRefusedAddress } from "../../src/proxy/address.js";
+
+// The header rules and the WebSocket token convention of docs/formats.md §18.
+
+const vector = JSON.parse(readFileSync(new URL("../vectors/proxy/ws-protocol.json", import.meta.url), "utf8")) as { token: string; header: string; forwarded: string[]; marker: boolean };
+
+describe("proxy headers", () => {
+  it("parses the token entry of the vector and forwards only the other protocols", () => {
+    const p = splitProtocols(vector.header);
+    expect(p.token).toBe(vector.token);
+    expect(p.rest).toEqual(vector.forwarded);
+    expect(p.marker).toBe(vector.marker);
+    expect(vector.header).toContain(`${WS_TOKEN_PREFIX}${Buffer.from(vector.token).toString("base64url")}`);
+  });
+
+  it("drops hop-by-hop headers, those named in Connection, the caller's Authorization; adds the credential", () => {
+    const raw = ["Host", "proxy", "Authorization", "Bearer ck_x", "Connection", "close, X-A", "X-A", "1", "Keep-Alive", "5", "TE", "trailers", "Upgrade", "h2c", "Proxy-Authorization", "p", "X-B", "2", "Transfer-Encoding", "chunked", "Expect", "100-continue"];
+    expect(requestHeaders(raw, { credentialHeader: "authorization", credentialValue: "Bearer gw", host: "gw:1" })).toEqual(["Host", "gw:1", "X-B", "2", "Transfer-Encoding", "chunked", "authorization", "Bearer gw"]);
+    expect(requestHeaders(raw, { credentialHeader: "x-gateway-token", credentialValue: null, host: "gw" })).toEqual(["Host", "gw", "X-B", "2", "Transfer-Encoding", "chunked"]);
+  });
+
+  it("keeps the credential out of response headers", () => {
+    const raw = ["Connection", "X-Drop", "X-Drop", "1", "X-Echo", "token sekrit here", "Set-Cookie", "a", "Set-Cookie", "b"];
+    expect(responseHeaders(raw, "sekrit")).toEqual(["Set-Cookie", "a", "Set-Cookie", "b"]);
+  });
+
+  it("refuses link-local and metadata addresses in every spelling", () => {
+    for (const a of ["169.254.169.254", "169.254.0.1", "fe80::1", "FE80::abcd", "fd00:ec2::254", "::ffff:169.254.169.254", "::ffff:a9fe:a9fe", "[fd00:ec2::254]"]) expect(isRefusedAddress(a), a).toBe(true);
+    for (const a of ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "example.com", "192.168.1.1"]) expect(isRefusedAddress(a), a).toBe(false);
+    expect(checkGatewayUrl("https://gw.example:8443/base/", false)).toEqual({ href: "https://gw.example:8443/base", origin: "https://gw.example:8443" });
+    expect(() => checkGatewayUrl("http://[::ffff:169.254.169.254]:80/", false)).toThrow(/link-local/);
+    expect(checkGatewayUrl("http://169.254.169.254/", true).href).toBe("http://169.254.169.254");
+  });
+});
