@@ -131,6 +131,11 @@ export const SETTINGS = {
     schema: int(0, 3600).default(60),
     doc: "How long a decrypted gateway credential is kept in memory (each fetch is an audited secret read); a changed credential is picked up within this time. 0 reads it on every request.",
   },
+  proxyAuthCacheMs: {
+    env: "CLAWKEEP_PROXY_AUTH_CACHE_MS",
+    schema: int(0, 60_000).default(1000),
+    doc: "How long a proxied caller's successful authentication is reused on one node (never past the token's expiry). A revocation on the same node takes effect at once; one made on another node within this time. 0 checks the token against the database on every proxied request.",
+  },
   proxyConnectTimeoutMs: {
     env: "CLAWKEEP_PROXY_CONNECT_TIMEOUT_MS",
     schema: int(100, 600_000).default(5000),
@@ -206,6 +211,7 @@ export interface Config {
   proxyCredentialHeader: string;
   proxyCredentialScheme: string;
   proxyCredentialCacheSeconds: number;
+  proxyAuthCacheMs: number;
   proxyConnectTimeoutMs: number;
   proxyResponseTimeoutMs: number;
   proxyIdleTimeoutSeconds: number;

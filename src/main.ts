@@ -82,12 +82,18 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p) });
   // Every revocation (a token, an agent secret, a disabled agent, a support grant) starts a new
   // epoch, so what is written from then on is under a key the revoked party never saw in use.
-  const onRevocation = (userId: string, reason: string) => epochs.rotate(userId, reason);
+  // The proxy's short-lived caches (authentications, agent rows, gateway credentials) are
+  // dropped first, so a revocation on this node stops the next proxied request.
+  let forgetProxyCaches = () => {};
+  const onRevocation = (userId: string, reason: string) => {
+    forgetProxyCaches();
+    return epochs.rotate(userId, reason);
+  };
   const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
   const credentialPasswords = createCredentialPasswords({ db: meta.db, durable, audit, concurrency: config.passwordKdfConcurrency });
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
-  const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact() });
+  const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact(), onErased: () => forgetProxyCaches() });
   const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, rowKeys: keys.rowKeys, onRevocation });
   const agentAccess = createAgentAccess({
     registry: agents,
@@ -108,6 +114,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       credentialHeader: config.proxyCredentialHeader.toLowerCase(),
       credentialScheme: config.proxyCredentialScheme,
       credentialCacheSeconds: config.proxyCredentialCacheSeconds,
+      authCacheMs: config.proxyAuthCacheMs,
       connectTimeoutMs: config.proxyConnectTimeoutMs,
       responseTimeoutMs: config.proxyResponseTimeoutMs,
       idleTimeoutSeconds: config.proxyIdleTimeoutSeconds,
@@ -118,6 +125,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       wsMaxPayloadBytes: config.proxyWsMaxPayloadBytes,
     },
   });
+  forgetProxyCaches = () => proxy.forget();
   wipe(master.key);
   return {
     config,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import { Agent as UndiciAgent } from "undici";
@@ -21,6 +22,8 @@ export interface ProxySettings {
   /** Prefix before the credential ("Bearer"), or "" for the bare value. */
   credentialScheme: string;
   credentialCacheSeconds: number;
+  /** How long a caller's successful authentication is reused on this node; 0 checks every request. */
+  authCacheMs: number;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   idleTimeoutSeconds: number;
@@ -113,15 +116,43 @@ export function createProxyService(deps: {
     return secret;
   }
 
-  async function caller(bearer: string | undefined, ip: string, agentName: string): Promise<{ userId: string; agentId: string | null }> {
+  // Successful authentications, for at most authCacheMs and never past the token's own expiry:
+  // checking a token costs a database round trip that a pipe should not pay on every request.
+  // Keyed by the token's SHA-256, so the map never holds a token. A revocation, a disabled agent
+  // or an erasure on this node empties it at once (forget); one made on another node is seen
+  // within authCacheMs. Failures are never cached: each one is checked and audited.
+  const authCache = new Map<string, { who: { userId: string; agentId: string | null; agentName: string | null }; expires: number }>();
+
+  async function authenticate(bearer: string | undefined, ip: string): Promise<{ userId: string; agentId: string | null; agentName: string | null }> {
+    const key = bearer && s.authCacheMs > 0 ? createHash("sha256").update(bearer).digest("base64") : null;
+    const now = Date.now();
+    if (key) {
+      const hit = authCache.get(key);
+      if (hit && hit.expires > now) return hit.who;
+    }
+    let who: { userId: string; agentId: string | null; agentName: string | null };
+    let until: number;
     if (bearer?.startsWith("ckat1.")) {
       const claims = await deps.agentAccess.authenticate(bearer, ip);
-      // An agent token reaches only its own agent's gateway.
-      if (claims.name !== agentName) throw new ClawkeepError("not_found", "no such agent");
-      return { userId: claims.usr, agentId: claims.agt };
+      who = { userId: claims.usr, agentId: claims.agt, agentName: claims.name };
+      until = claims.exp * 1000;
+    } else {
+      const p = await deps.users.authenticate(bearer, ip);
+      who = { userId: p.userId, agentId: null, agentName: null };
+      until = p.expiresMs ?? Infinity;
     }
-    const p = await deps.users.authenticate(bearer, ip);
-    return { userId: p.userId, agentId: null };
+    if (key) {
+      if (authCache.size >= 10_000) authCache.clear();
+      authCache.set(key, { who, expires: Math.min(now + s.authCacheMs, until) });
+    }
+    return who;
+  }
+
+  async function caller(bearer: string | undefined, ip: string, agentName: string): Promise<{ userId: string; agentId: string | null }> {
+    const who = await authenticate(bearer, ip);
+    // An agent token reaches only its own agent's gateway.
+    if (who.agentName !== null && who.agentName !== agentName) throw new ClawkeepError("not_found", "no such agent");
+    return { userId: who.userId, agentId: who.agentId };
   }
 
   /** Authenticates, finds the agent and its gateway, takes a connection slot. */
@@ -183,11 +214,18 @@ export function createProxyService(deps: {
     setGateway,
     getGateway,
     inFlight: (userId: string) => inFlight.get(userId) ?? 0,
+    /** Drops every cached authentication, agent row and credential: called on each revocation, disable and erasure on this node. */
+    forget() {
+      authCache.clear();
+      agentRows.clear();
+      cache.clear();
+    },
     close() {
       void dispatcher.destroy();
       httpAgent.destroy();
       httpsAgent.destroy();
       cache.clear();
+      authCache.clear();
     },
   };
 }

@@ -20,6 +20,8 @@ export interface Principal {
   userName: string;
   tokenId: string;
   isAdmin: boolean;
+  /** When the token stops working (ms since the epoch), or null: a cache must not outlive it. */
+  expiresMs?: number | null;
 }
 
 export interface UserInfo {
@@ -157,7 +159,7 @@ export function createUserService(deps: {
       // The user row itself: an admin flag (or name) set by a database writer is not believed.
       if (!userRowValid({ id: row.user_id, name: row.name, is_admin: row.is_admin, mac: row.user_mac })) return fail("user_row_mac_invalid", row.user_id);
       if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
-      return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1 };
+      return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1, expiresMs: row.expires_at ? Date.parse(row.expires_at) : null };
     }
     return fail("unknown");
   }

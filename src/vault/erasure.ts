@@ -30,6 +30,8 @@ export interface ErasureDeps {
   epochs: EpochService;
   /** Removes deleted rows from the engine's files (SQLite WAL checkpoint, PostgreSQL VACUUM). */
   compact: () => Promise<void>;
+  /** Told once the rows are gone, so in-memory caches elsewhere (the proxy's) drop them. */
+  onErased?: (userId: string) => void;
 }
 
 export interface AgentErasure {
@@ -77,6 +79,7 @@ export function createErasure(deps: ErasureDeps) {
       return Number(r.numDeletedRows);
     });
     await deps.durable();
+    deps.onErased?.(c.userId);
     // By prefix rather than by pointer: it also catches blobs of writes that crashed half-way.
     let blobsDeleted = await deleteBlobs(`${c.userId}/${agent.name}/`);
     let destroyed: number[] = [];
@@ -136,6 +139,7 @@ export function createErasure(deps: ErasureDeps) {
     const allEpochs = await db.selectFrom("user_epochs").select("epoch").where("user_id", "=", user.id).execute();
     const first = await db.transaction().execute((trx) => purgeRows(trx, user.id));
     await deps.durable();
+    deps.onErased?.(user.id);
     for (const { epoch } of allEpochs) deps.keyring.forget(user.id, epoch);
     let blobsDeleted = await deleteBlobs(`${user.id}/`);
     // Second pass, with the user row: a request that authenticated before the tokens went may

@@ -34,6 +34,7 @@ describe("loadConfig", () => {
       proxyAllowLinkLocal: false,
       proxyConnectTimeoutMs: 5000,
       proxyCredentialCacheSeconds: 60,
+      proxyAuthCacheMs: 1000,
       proxyCredentialHeader: "Authorization",
       proxyCredentialScheme: "Bearer",
       proxyCredentialSecret: "GATEWAY_AUTH_TOKEN",
