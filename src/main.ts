@@ -84,16 +84,16 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   // epoch, so what is written from then on is under a key the revoked party never saw in use.
   // The proxy's short-lived caches (authentications, agent rows, gateway credentials) are
   // dropped first, so a revocation on this node stops the next proxied request.
-  let forgetProxyCaches = () => {};
+  let forgetProxyCaches = (_userId: string) => {};
   const onRevocation = (userId: string, reason: string) => {
-    forgetProxyCaches();
+    forgetProxyCaches(userId);
     return epochs.rotate(userId, reason);
   };
   const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
   const credentialPasswords = createCredentialPasswords({ db: meta.db, durable, audit, concurrency: config.passwordKdfConcurrency });
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
-  const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact(), onErased: () => forgetProxyCaches() });
+  const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact(), onErased: (userId) => forgetProxyCaches(userId) });
   const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, rowKeys: keys.rowKeys, onRevocation });
   const agentAccess = createAgentAccess({
     registry: agents,
@@ -125,7 +125,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       wsMaxPayloadBytes: config.proxyWsMaxPayloadBytes,
     },
   });
-  forgetProxyCaches = () => proxy.forget();
+  forgetProxyCaches = (userId) => proxy.forget(userId);
   wipe(master.key);
   return {
     config,

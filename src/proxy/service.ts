@@ -121,6 +121,7 @@ export function createProxyService(deps: {
   // Keyed by the token's SHA-256, so the map never holds a token. A revocation, a disabled agent
   // or an erasure on this node empties it at once (forget); one made on another node is seen
   // within authCacheMs. Failures are never cached: each one is checked and audited.
+  const forgetListeners: ((userId: string) => void)[] = [];
   const authCache = new Map<string, { who: { userId: string; agentId: string | null; agentName: string | null }; expires: number }>();
 
   async function authenticate(bearer: string | undefined, ip: string): Promise<{ userId: string; agentId: string | null; agentName: string | null }> {
@@ -214,11 +215,19 @@ export function createProxyService(deps: {
     setGateway,
     getGateway,
     inFlight: (userId: string) => inFlight.get(userId) ?? 0,
-    /** Drops every cached authentication, agent row and credential: called on each revocation, disable and erasure on this node. */
-    forget() {
+    /**
+     * Drops every cached authentication, agent row and credential, and tells the transports
+     * (which close the user's open WebSockets): called on each revocation, disable and erasure
+     * on this node.
+     */
+    forget(userId: string) {
       authCache.clear();
       agentRows.clear();
       cache.clear();
+      for (const f of forgetListeners) f(userId);
+    },
+    onForget(f: (userId: string) => void) {
+      forgetListeners.push(f);
     },
     close() {
       void dispatcher.destroy();

@@ -52,6 +52,12 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, autoPong: false, maxPayload: s.wsMaxPayloadBytes });
   // Upgraded sockets are no longer the HTTP server's to close, so shutdown ends them here.
   const live = new Set<WebSocket>();
+  // Open client sockets by user: a revocation, disable or erasure for that user closes them
+  // with 1008 (policy violation), so access already granted does not outlive its revocation.
+  const byUser = new Map<string, Set<WebSocket>>();
+  svc.onForget((userId) => {
+    for (const c of byUser.get(userId) ?? []) c.close(1008, "access revoked");
+  });
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on("error", () => undefined);
@@ -169,10 +175,14 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
           if (err && outcome === "ok") outcome = err;
         }, (n, dir) => (dir === "upstream" ? (up += n) : (down += n)));
         live.add(client).add(upstream);
+        const mine = byUser.get(t.userId) ?? new Set<WebSocket>();
+        byUser.set(t.userId, mine.add(client));
         let closes = 0;
         const both = () => {
           live.delete(client);
           live.delete(upstream);
+          mine.delete(client);
+          if (mine.size === 0 && byUser.get(t.userId) === mine) byUser.delete(t.userId);
           if (++closes === 2) finish();
         };
         client.once("close", both);

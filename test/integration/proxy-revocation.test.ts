@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
-import { request } from "../helpers/proxy-client.js";
+import { closed, nextMessage, openWs, request, wsUrl } from "../helpers/proxy-client.js";
 import { loadConfig } from "../../src/config.js";
 import { createRuntime, type Runtime } from "../../src/main.js";
 import { buildApp } from "../../src/server/app.js";
@@ -61,6 +61,19 @@ describe.each(BACKENDS)("proxy caches and revocation ($name)", (backend) => {
     await new Promise((r) => setTimeout(r, 400));
     expect((await get(base2, token)).status).toBe(401);
     expect((await get(base1, alice)).status).toBe(200); // the user's other tokens are unaffected
+  });
+
+  it("an open WebSocket is closed with 1008 when its user's token is revoked", async () => {
+    gw.onSocket = (s) => s.on("message", (d, b) => s.send(d as Buffer, { binary: b }));
+    const { token, id } = (await env.app.inject({ method: "POST", url: "/v1/tokens", headers: bearer(alice), payload: { name: "ws" } })).json<{ id: string; token: string }>();
+    const { ws } = await openWs(wsUrl(base1, `${P}/chat`), { token });
+    const echo = nextMessage(ws!);
+    ws!.send("hello");
+    expect((await echo).data.toString()).toBe("hello");
+    const done = closed(ws!);
+    expect((await env.app.inject({ method: "DELETE", url: `/v1/tokens/${id}`, headers: bearer(alice) })).statusCode).toBe(200);
+    expect(await done).toEqual({ code: 1008, reason: "access revoked" });
+    expect((await openWs(wsUrl(base1, `${P}/chat`), { token })).status).toBe(401);
   });
 
   it("a disabled agent is refused at once on its node", async () => {
