@@ -342,14 +342,14 @@ export function createEpochService(deps: EpochDeps) {
     }));
   }
 
-  /** Scheduled rotation: users whose current epoch is older than `maxAgeSeconds` or has sealed too much. */
+  /** Scheduled rotation: users whose current epoch has reached `maxAgeSeconds` of age (an age of 0 makes every epoch due, even one made this millisecond) or has sealed too much. */
   async function rotateDue(opts: { maxAgeSeconds: number; maxSeals: number }): Promise<number> {
     const cutoff = new Date(Date.now() - opts.maxAgeSeconds * 1000).toISOString();
     const due = await db
       .selectFrom("user_epochs")
       .select("user_id")
       .where("state", "=", "active")
-      .where((eb) => eb.or([eb("created_at", "<", cutoff), eb("seal_count", ">=", opts.maxSeals)]))
+      .where((eb) => eb.or([eb("created_at", "<=", cutoff), eb("seal_count", ">=", opts.maxSeals)]))
       .execute();
     let n = 0;
     for (const { user_id } of due) if (await rotate(user_id, "schedule")) n++;
