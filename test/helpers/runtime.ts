@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -148,4 +148,12 @@ export async function putSecret(env: TestEnv, token: string, ref: string, value:
   }
   if (r.statusCode !== 201) throw new Error(`put ${r.statusCode} ${r.body}`);
   return r.json() as { version: number };
+}
+
+/** Every file below `d`, recursively: what the plaintext-canary scans read. */
+export function filesUnder(d: string): string[] {
+  return readdirSync(d).flatMap((f) => {
+    const p = path.join(d, f);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
 }

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import path from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import { BACKENDS, createPgDatabase } from "../helpers/backends.js";
-import { tempDir } from "../helpers/runtime.js";
+import { tempDir, filesUnder as files } from "../helpers/runtime.js";
 import { startServer, type ServerProc } from "../helpers/proc.js";
 import { startS3, type S3Server } from "../helpers/s3.js";
 
@@ -62,12 +61,6 @@ afterAll(async () => {
   await pg?.drop();
 });
 
-function files(d: string): string[] {
-  return readdirSync(d).flatMap((f) => {
-    const p = path.join(d, f);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
 
   it("scans every file under the data dir, the database, the object store and the server output", () => {
     const all = [...files(dir), ...(s3 ? files(s3.dir) : [])];

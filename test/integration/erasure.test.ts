@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { open } from "../../src/crypto/envelope.js";
 import { kekFromMaster } from "../../src/keys/keyring.js";
 import { BACKENDS } from "../helpers/backends.js";
-import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
+import { bearer, createUser, putSecret, startTestEnv, type TestEnv, filesUnder as files } from "../helpers/runtime.js";
 
 // Cryptographic erasure of an agent and of a user (seed 001 §3): after the delete, everything
 // that remains of the running system — its files (WAL included), pg_dump, the object store's
@@ -18,12 +17,6 @@ afterEach(async () => env?.close());
 
 const OP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl operator@support";
 
-function files(d: string): string[] {
-  return readdirSync(d).flatMap((f) => {
-    const p = path.join(d, f);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
 
 const canary = (tag: string) => `${tag}_CANARY_${randomBytes(10).toString("hex")}`;
 const userIdOf = async (e: TestEnv, token: string) => (await e.app.inject({ method: "GET", url: "/v1/whoami", headers: bearer(token) })).json().user.id as string;

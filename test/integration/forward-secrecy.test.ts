@@ -1,13 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { pruneVersions } from "../../src/vault/lifecycle.js";
 import { open } from "../../src/crypto/envelope.js";
 import { kekFromMaster } from "../../src/keys/keyring.js";
 import { BACKENDS } from "../helpers/backends.js";
-import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
+import { bearer, createUser, putSecret, startTestEnv, type TestEnv, filesUnder as files } from "../helpers/runtime.js";
 import { runCli } from "../helpers/proc.js";
 
 // Forward secrecy you can prove: secrets written in epochs 1..3; epoch 1's versions age out and
@@ -17,12 +16,6 @@ import { runCli } from "../helpers/proc.js";
 let env: TestEnv;
 afterEach(async () => env?.close());
 
-function files(d: string): string[] {
-  return readdirSync(d).flatMap((f) => {
-    const p = path.join(d, f);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
 
 describe.each(BACKENDS)("forward secrecy ($name)", (backend) => {
   it("a destroyed epoch leaves no wrapped key, no ciphertext and no plaintext anywhere", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { EnvelopeError, open } from "../../src/crypto/envelope.js";
 import { derivePurposeKey, PURPOSES, type Purpose } from "../../src/crypto/hkdf.js";
@@ -9,7 +9,7 @@ import { sha256 } from "../../src/crypto/bytes.js";
 import { buildHandshake } from "../../src/agents/signing.js";
 import { openPointer } from "../../src/vault/sealed.js";
 import { BACKENDS } from "../helpers/backends.js";
-import { bearer, createUser, tempDir, startTestEnv, type TestEnv } from "../helpers/runtime.js";
+import { bearer, createUser, tempDir, startTestEnv, type TestEnv, filesUnder as files } from "../helpers/runtime.js";
 import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // The password-derived credential mode (seed 001 §3 option B, formats §17): a value sealed under a
@@ -23,12 +23,6 @@ const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 const withPassword = (p: string) => ({ "x-clawkeep-credential-password": b64(p) });
 const PASSWORD_MODE = { "x-clawkeep-credential-mode": "password" };
 
-function files(d: string): string[] {
-  return readdirSync(d).flatMap((f) => {
-    const p = path.join(d, f);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
 function haystack(e: TestEnv): { where: string; bytes: Buffer }[] {
   const h = [e.dir, ...e.storageDirs].flatMap(files).map((f) => ({ where: f, bytes: readFileSync(f) }));
   if (e.backend.dialect === "postgres") h.push({ where: "pg_dump", bytes: execFileSync("pg_dump", ["--data-only", e.storageEnv.CLAWKEEP_DATABASE_URL!], { maxBuffer: 256 << 20 }) });

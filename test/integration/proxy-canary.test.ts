@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { BACKENDS, createPgDatabase } from "../helpers/backends.js";
-import { tempDir } from "../helpers/runtime.js";
+import { tempDir, filesUnder as files } from "../helpers/runtime.js";
 import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
 import { startS3, type S3Server } from "../helpers/s3.js";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
@@ -158,12 +157,6 @@ describe.each(BACKENDS)("proxy canaries ($name)", (backend) => {
     await pg?.drop();
   });
 
-  function files(d: string): string[] {
-    return readdirSync(d).flatMap((f) => {
-      const p = path.join(d, f);
-      return statSync(p).isDirectory() ? files(p) : [p];
-    });
-  }
 
   it("no canary anywhere the server writes or prints", () => {
     const haystacks = [...liveFiles, ...[...files(dir), ...files(tmp), ...(s3 ? files(s3.dir) : [])].map((f) => ({ where: f, bytes: readFileSync(f) }))];
