@@ -91,7 +91,12 @@ export function createUserService(deps: {
     const token = newToken();
     const id = newId("tok");
     const now = new Date();
-    const expiresAt = ttlSeconds ? new Date(now.getTime() + ttlSeconds * 1000).toISOString() : null;
+    // A token never mints one that outlives it (as Vault caps a child token's TTL at its
+    // parent's): otherwise a short-lived token, once leaked, buys access for good.
+    let expiresMs = ttlSeconds ? now.getTime() + ttlSeconds * 1000 : null;
+    const cap = p.expiresMs ?? null;
+    if (cap !== null && (expiresMs === null || expiresMs > cap)) expiresMs = cap;
+    const expiresAt = expiresMs === null ? null : new Date(expiresMs).toISOString();
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto("tokens")

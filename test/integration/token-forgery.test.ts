@@ -48,4 +48,18 @@ describe.each(BACKENDS)("token forgery with database write access ($name)", (bac
     const reasons = (await env.rt.audit.list({ limit: 1000 })).filter((e) => e.action === "AuthFailed").map((e) => e.metadata.reason);
     expect(reasons).toEqual(expect.arrayContaining(["unknown", "row_mac_invalid"]));
   });
+
+  it("a token never mints one that outlives it", async () => {
+    env = await startTestEnv({}, undefined, backend);
+    const alice = await createUser(env, "alice");
+    const mint = (by: string, payload: Record<string, unknown>) => env.app.inject({ method: "POST", url: "/v1/tokens", headers: bearer(by), payload });
+    const short = (await mint(alice, { name: "short", ttl_seconds: 3600 })).json<{ token: string; expires_at: string }>();
+    const forever = await mint(short.token, { name: "forever" });
+    expect(forever.statusCode).toBe(201);
+    expect(forever.json().expires_at).toBe(short.expires_at); // capped at the parent's expiry
+    expect((await mint(short.token, { name: "longer", ttl_seconds: 86400 })).json().expires_at).toBe(short.expires_at);
+    const shorter = (await mint(short.token, { name: "shorter", ttl_seconds: 60 })).json<{ expires_at: string }>();
+    expect(Date.parse(shorter.expires_at)).toBeLessThan(Date.parse(short.expires_at));
+    expect((await mint(alice, { name: "unlimited" })).json().expires_at).toBeNull(); // a token without expiry is not capped
+  });
 });
