@@ -14,20 +14,46 @@ REFUSED.addSubnet("169.254.0.0", 16, "ipv4");
 REFUSED.addSubnet("fe80::", 10, "ipv6");
 REFUSED.addAddress("fd00:ec2::254", "ipv6");
 
-/** True for an address the proxy must never connect to (IPv4-mapped IPv6 included). */
+/** The eight 16-bit groups of an IPv6 address (dotted IPv4 tail allowed), or null. */
+function ipv6Groups(a: string): number[] | null {
+  let s = a.split("%", 1)[0]!;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (dotted) {
+    const [b0, b1, b2, b3] = dotted.slice(1).map(Number) as [number, number, number, number];
+    s = `${s.slice(0, dotted.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const groups = halves.length === 2 ? [...head, ...Array<string>(8 - head.length - tail.length).fill("0"), ...tail] : head;
+  return groups.length === 8 ? groups.map((g) => parseInt(g, 16)) : null;
+}
+
+/**
+ * The IPv4 address an IPv6 one carries, in the forms that can route to it: IPv4-compatible
+ * (::/96), IPv4-mapped (::ffff:0:0/96), SIIT (::ffff:0:0:0/96), NAT64 (64:ff9b::/96) and 6to4
+ * (2002::/16). A metadata address wrapped in any of them is still the metadata address.
+ */
+function embeddedIpv4(g: number[]): string | null {
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zero(0, 5) && (g[5] === 0 || g[5] === 0xffff)) return v4(g[6]!, g[7]!);
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
+  return null;
+}
+
+/** True for an address the proxy must never connect to (IPv4 wrapped in IPv6 included). */
 export function isRefusedAddress(address: string): boolean {
   const a = address.replace(/^\[|\]$/g, "").toLowerCase();
   const family = isIP(a);
   if (family === 4) return REFUSED.check(a, "ipv4");
   if (family !== 6) return false;
-  const mapped = /^(?:0{0,4}:){0,5}(?::|0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (mapped) return REFUSED.check(mapped[1]!, "ipv4");
-  const mappedHex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
-  if (mappedHex) {
-    const hi = parseInt(mappedHex[1]!, 16);
-    const lo = parseInt(mappedHex[2]!, 16);
-    return REFUSED.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, "ipv4");
-  }
+  const g = ipv6Groups(a);
+  const v4 = g && embeddedIpv4(g);
+  if (v4 && REFUSED.check(v4, "ipv4")) return true;
   return REFUSED.check(a, "ipv6");
 }
 

@@ -60,6 +60,8 @@ export function requestHeaders(raw: readonly string[], o: RequestHeaderOptions):
     }
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     if (lower === "authorization" || lower === "host" || lower === "expect" || lower === o.credentialHeader) continue;
+    // Clawkeep's own request headers (the credential password, say) are for Clawkeep only.
+    if (lower.startsWith("x-clawkeep-")) continue;
     if (o.websocket && lower.startsWith("sec-websocket-")) continue;
     out.push(name, raw[i + 1]!);
   }

@@ -34,18 +34,35 @@ export function upstreamErrorCode(err: unknown): { code: ErrorCode; message: str
 
 const timeoutError = () => Object.assign(new Error("timeout"), { code: "ECLAWKEEP_TIMEOUT" });
 
-/** Index just past "/v1/agents/<name>/gateway" in a request target, or -1. */
-export function restOf(url: string): number {
-  let i = 0;
-  for (let n = 0; n < 4; n++) {
-    i = url.indexOf("/", i + 1);
-    if (i < 0) return -1;
-  }
-  return i;
+// What follows "/v1/agents/<name>/gateway" in a request target is appended to the gateway URL's
+// path, so it must not be able to climb out of that path or change the host: no "." or ".."
+// segment (also percent-encoded, or ended by ";" or "#"), no backslash, no encoded slash or
+// backslash (a gateway that decodes them would resolve them), no fragment, and it must start
+// with "/" or "?" (anything else would be glued onto the base path or the host).
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|;|#|$)/i;
+const UNSAFE = /[\\#]|%2f|%5c/i;
+
+/** The part of `url` after `/v1/agents/<rawName>/gateway`, checked; throws `bad_request` otherwise. */
+export function gatewayRest(url: string, rawName: string): string {
+  const prefix = `/v1/agents/${rawName}/gateway`;
+  if (!url.startsWith(prefix)) throw new ClawkeepError("bad_request", "not a gateway path");
+  const rest = url.slice(prefix.length);
+  if (rest !== "" && rest[0] !== "/" && rest[0] !== "?") throw new ClawkeepError("bad_request", "not a gateway path");
+  const q = rest.indexOf("?");
+  const pathPart = q < 0 ? rest : rest.slice(0, q);
+  if (UNSAFE.test(pathPart) || DOT_SEGMENT.test(pathPart) || rest.includes("#")) throw new ClawkeepError("bad_request", "dot segments, backslashes, encoded slashes and fragments are not allowed in a gateway path");
+  return rest;
 }
 
-// "." and ".." segments (also percent-encoded) would climb out of the gateway URL's path.
-const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
+/** The upstream URL for `rest`, refused unless it stays on the gateway's host and under its path. */
+export function upstreamTarget(u: URL, basePath: string, rest: string, scheme: string): string {
+  const target = `${scheme}//${u.host}${basePath}${rest}`;
+  const t = new URL(target);
+  if (t.host !== u.host || !(t.pathname === basePath || t.pathname.startsWith(`${basePath}/`) || (basePath === "" && t.pathname === "/"))) {
+    throw new ClawkeepError("bad_request", "the gateway path leaves the gateway URL");
+  }
+  return target;
+}
 
 export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
   const s = svc.settings;
@@ -53,10 +70,14 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
   function forward(t: Target, req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now();
     const rawUrl = req.url ?? "/";
-    const rest = rawUrl.slice(restOf(rawUrl));
-    if (DOT_SEGMENT.test(rest.split("?", 1)[0]!)) {
+    let rest: string;
+    try {
+      rest = gatewayRest(rawUrl, rawUrl.split("/", 4)[3] ?? "");
+      upstreamTarget(t.url, t.basePath, rest, t.url.protocol);
+    } catch (e) {
       t.release();
-      return sendProxyError(res, "bad_request", "dot segments are not allowed in a gateway path");
+      const c = e instanceof ClawkeepError ? e : new ClawkeepError("bad_request", "bad gateway path");
+      return sendProxyError(res, c.code, c.message);
     }
     events.open("http");
     let up = 0;
@@ -132,7 +153,9 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
           events.answered("http", performance.now() - start);
           const raw: string[] = new Array(rawHeaders.length);
           for (let i = 0; i < rawHeaders.length; i++) raw[i] = rawHeaders[i]!.toString("latin1");
-          res.writeHead(statusCode, statusText, responseHeaders(raw, t.secret) as never);
+          // The gateway's reason phrase is dropped if it carries the credential, like a header.
+          const reason = t.secret && statusText?.includes(t.secret) ? undefined : statusText;
+          res.writeHead(statusCode, reason as string, responseHeaders(raw, t.secret) as never);
           // An event stream must reach the client before its first event does.
           if (raw.some((v, i) => i % 2 === 0 && v.toLowerCase() === "content-type" && /^text\/event-stream/i.test(raw[i + 1]!))) res.flushHeaders();
           res.on("drain", resume);

@@ -7,7 +7,7 @@ import { ClawkeepError, ERROR_CODES, type ErrorCode } from "../errors.js";
 import { assertHostAllowed } from "./address.js";
 import type { ProxyEvents } from "./events.js";
 import { requestHeaders, responseHeaders, splitProtocols, WS_MARKER } from "./headers.js";
-import { errorBody, restOf, upstreamErrorCode } from "./http.js";
+import { errorBody, gatewayRest, upstreamErrorCode, upstreamTarget } from "./http.js";
 import type { ProxyService, Target } from "./service.js";
 
 // WebSocket pass-through: the client's handshake is answered only once the gateway has accepted
@@ -70,6 +70,12 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
     } catch {
       return rawError(socket, "not_found", "no such agent");
     }
+    let rest: string;
+    try {
+      rest = gatewayRest(url, m[1]!);
+    } catch (e) {
+      return rawError(socket, "bad_request", (e as Error).message);
+    }
     const auth = bearerFrom(req);
     let t: Target;
     try {
@@ -78,7 +84,7 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
       if (e instanceof ClawkeepError) return rawError(socket, e.code, e.message);
       return rawError(socket, "internal", "internal error");
     }
-    relay(t, req, socket, head, url.slice(restOf(url)), auth);
+    relay(t, req, socket, head, rest, auth);
   }
 
   function relay(t: Target, req: IncomingMessage, socket: Duplex, head: Buffer, rest: string, auth: { marker: boolean; protocols: string[] }) {
@@ -113,8 +119,11 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
     } catch (e) {
       return refuse(e);
     }
-    const target = `${u.protocol === "https:" ? "wss:" : "ws:"}//${u.host}${t.basePath}${rest}`;
-    const upstream = new WebSocket(target, auth.protocols, {
+    let upstream: WebSocket;
+    try {
+      // Checked again on the final URL: it must stay on the gateway's host and under its path.
+      const target = upstreamTarget(u, t.basePath, rest, u.protocol === "https:" ? "wss:" : "ws:");
+      upstream = new WebSocket(target, auth.protocols, {
       headers: headerObject(requestHeaders(req.rawHeaders, { credentialHeader: s.credentialHeader, credentialValue: t.credentialValue, host: u.host, websocket: true })),
       perMessageDeflate: false,
       autoPong: false,
@@ -124,13 +133,19 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
       agent: svc.agentFor(u),
       lookup: svc.lookup as never,
     } as WebSocket.ClientOptions);
+    } catch (e) {
+      // ws throws synchronously on a target or subprotocol list it cannot send (a duplicate
+      // protocol, say): answer the client and give the connection slot back.
+      return refuse(e instanceof ClawkeepError ? e : new ClawkeepError("bad_request", "the WebSocket handshake cannot be forwarded"));
+    }
     let upgradeRes: IncomingMessage | undefined;
     upstream.on("upgrade", (r) => (upgradeRes = r));
     upstream.on("unexpected-response", (_r, res) => {
       // The gateway refused the upgrade: its answer goes to the client as it is.
       outcome = "ok";
       const headers = responseHeaders(res.rawHeaders, t.secret);
-      const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}`];
+      // The standard reason phrase, not the gateway's: it could carry the credential.
+      const lines = [`HTTP/1.1 ${res.statusCode} ${STATUS_CODES[res.statusCode ?? 502] ?? ""}`];
       for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
       if (res.headers["content-length"] === undefined) lines.push("connection: close");
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);

@@ -91,7 +91,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   await app.register((a) => gatewayProxyRoutes(a, rt.proxy, transports));
   // WebSocket upgrades never reach fastify's router: the proxy takes every one and answers
   // anything that is not a gateway path with the same JSON 404.
-  app.server.on("upgrade", (req, socket, head) => void transports.ws.upgrade(req, socket, head));
+  app.server.on("upgrade", (req, socket, head) => {
+    // A failure here must never become an unhandled rejection (it would end the process).
+    transports.ws.upgrade(req, socket, head).catch(() => socket.destroy());
+  });
   app.addHook("onClose", async () => transports.ws.close());
   await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords }));
   return app;

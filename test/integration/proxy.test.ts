@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import { createHash, randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 import { rawHeader, startGateway, type Gateway } from "../helpers/gateway.js";
@@ -392,6 +392,34 @@ describe.each(BACKENDS)("proxy pass-through ($name)", (backend) => {
     await new Promise((r) => setTimeout(r, 100));
     gw.onRequest = (_req, res) => res.end("ok");
     expect((await request(base, `${P}/again`, { headers: { authorization: `Bearer ${tokenA}` } })).status).toBe(200);
+  });
+
+  it("bad upgrades (escaping paths, fragments, a duplicate subprotocol) get 400, never reach the gateway, and give their slot back", async () => {
+    // Sent byte for byte: a WebSocket client library would normalise the path first.
+    const rawUpgrade = (target: string, extra: string[] = []) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(new URL(base).port), "127.0.0.1");
+        let got = "";
+        sock.on("data", (d) => (got += d.toString("latin1")));
+        sock.on("error", reject);
+        sock.on("close", () => resolve(got.split("\r\n", 1)[0]!));
+        sock.write([`GET ${target} HTTP/1.1`, "Host: x", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", `Authorization: Bearer ${tokenA}`, ...extra, "", ""].join("\r\n"));
+        setTimeout(() => sock.end(), 1500);
+      });
+    const before = gw.sockets.length;
+    for (const target of [`${P}/../../admin`, `${P}/%2e%2e/%2e%2e/admin`, `${P}/x#f`, `${P}/..%2fadmin`, `${P}/..\\admin`]) {
+      expect(await rawUpgrade(target), target).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    // More bad handshakes than the user's connection limit (6): each one's slot comes back.
+    for (let i = 0; i < 8; i++) expect(await rawUpgrade(`${P}/dup`, ["Sec-WebSocket-Protocol: a, a"])).toMatch(/^HTTP\/1\.1 400 /);
+    expect(gw.sockets.length).toBe(before);
+    const { ws } = await openWs(wsUrl(base, `${P}/after`), { token: tokenA });
+    expect(ws).toBeDefined();
+    const done = closed(ws!);
+    ws!.close(1000);
+    await done;
+    // The HTTP side refuses the same escapes.
+    for (const target of [`${P}/..%2fadmin`, `${P}/..;/admin`]) expect((await request(base, target, { headers: { authorization: `Bearer ${tokenA}` } })).status, target).toBe(400);
   });
 
   it("logs metadata in the seed's shape and counts in /metrics", async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { requestHeaders, responseHeaders, splitProtocols, WS_TOKEN_PREFIX } from "../../src/proxy/headers.js";
 import { checkGatewayUrl, isRefusedAddress } from "../../src/proxy/address.js";
+import { gatewayRest, upstreamTarget } from "../../src/proxy/http.js";
 
 // The header rules and the WebSocket token convention of docs/formats.md §18.
 
@@ -28,10 +29,25 @@ describe("proxy headers", () => {
   });
 
   it("refuses link-local and metadata addresses in every spelling", () => {
-    for (const a of ["169.254.169.254", "169.254.0.1", "fe80::1", "FE80::abcd", "fd00:ec2::254", "::ffff:169.254.169.254", "::ffff:a9fe:a9fe", "[fd00:ec2::254]"]) expect(isRefusedAddress(a), a).toBe(true);
-    for (const a of ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "example.com", "192.168.1.1"]) expect(isRefusedAddress(a), a).toBe(false);
+    for (const a of ["169.254.169.254", "169.254.0.1", "fe80::1", "FE80::abcd", "fd00:ec2::254", "::ffff:169.254.169.254", "::ffff:a9fe:a9fe", "[fd00:ec2::254]", "[::169.254.169.254]", "64:ff9b::a9fe:a9fe", "::ffff:0:a9fe:a9fe", "2002:a9fe:a9fe::", "fe80::1%eth0"]) expect(isRefusedAddress(a), a).toBe(true);
+    for (const a of ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "example.com", "192.168.1.1", "::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "2001:db8::1"]) expect(isRefusedAddress(a), a).toBe(false);
     expect(checkGatewayUrl("https://gw.example:8443/base/", false)).toEqual({ href: "https://gw.example:8443/base", origin: "https://gw.example:8443" });
     expect(() => checkGatewayUrl("http://[::ffff:169.254.169.254]:80/", false)).toThrow(/link-local/);
     expect(checkGatewayUrl("http://169.254.169.254/", true).href).toBe("http://169.254.169.254");
+  });
+
+  it("a gateway path cannot climb out of the gateway URL or change its host", () => {
+    const ok = (url: string) => gatewayRest(url, "bot");
+    expect(ok("/v1/agents/bot/gateway")).toBe("");
+    expect(ok("/v1/agents/bot/gateway/a/b?x=/../y")).toBe("/a/b?x=/../y"); // a query value is the gateway's business
+    expect(ok("/v1/agents/bot/gateway?q=1")).toBe("?q=1");
+    for (const bad of ["/v1/agents/bot/gateway/../../admin", "/v1/agents/bot/gateway/%2e%2e/admin", "/v1/agents/bot/gateway/..%2f..%2fadmin", "/v1/agents/bot/gateway/..\\..\\admin", "/v1/agents/bot/gateway/..;/admin", "/v1/agents/bot/gateway/x/..#", "/v1/agents/bot/gateway/x#frag", "/v1/agents/bot/gatewayx", "/v1/agents/bot/gateway1"]) {
+      expect(() => ok(bad), bad).toThrow(/gateway path/);
+    }
+    const u = new URL("http://10.0.0.5:8080/base/inner");
+    expect(upstreamTarget(u, "/base/inner", "/a?b=1", "ws:")).toBe("ws://10.0.0.5:8080/base/inner/a?b=1");
+    expect(upstreamTarget(u, "/base/inner", "", "ws:")).toBe("ws://10.0.0.5:8080/base/inner");
+    expect(upstreamTarget(new URL("http://10.0.0.5"), "", "?1", "http:")).toBe("http://10.0.0.5?1"); // the host stays 10.0.0.5
+    expect(new URL(upstreamTarget(new URL("http://10.0.0.5"), "", "?1", "http:")).host).toBe("10.0.0.5");
   });
 });
