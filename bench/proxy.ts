@@ -9,7 +9,8 @@
 // Settings (env): BENCH_SECONDS (10) per cell, BENCH_WRK_CONNECTIONS (50), BENCH_WRK_THREADS (2),
 // BENCH_WS_CONNECTIONS ("1,50"), BENCH_ROUNDS (3: the three paths are measured in turn this many
 // times and each cell reports its median round, which damps a busy machine's noise),
-// BENCH_WRITE_DOCS=0 to leave docs/ alone.
+// BENCH_WRITE_DOCS=0 to leave docs/ alone, BENCH_CLAWKEEP_NODE_ARGS for Node flags to Clawkeep's
+// process only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS does not allow).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -151,7 +152,7 @@ async function main() {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serverEnv: NodeJS.ProcessEnv = { ...env, CLAWKEEP_LOG_LEVEL: "info", CLAWKEEP_PROXY_MAX_CONNECTIONS_PER_USER: "10000" };
-  const server = await startChild("clawkeep", ["bin/clawkeep", "serve", "--data-dir", dataDir, "--port", String(port)], { cwd: ROOT, env: serverEnv, ready: /listening on/ });
+  const server = await startChild("clawkeep", [...(env.BENCH_CLAWKEEP_NODE_ARGS ?? "").split(" ").filter(Boolean), "bin/clawkeep", "serve", "--data-dir", dataDir, "--port", String(port)], { cwd: ROOT, env: serverEnv, ready: /listening on/, stdoutFile: path.join(tmp, "clawkeep.log") });
   const admin = readFileSync(path.join(dataDir, "admin.token"), "utf8").trim();
   const { token } = (await call(base, admin, "POST", "/v1/users", { name: "bench" })) as { token: string };
   await call(base, token, "POST", "/v1/agents", { name: "bot" });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 
 // Child processes for the benchmark: started, awaited until they print their "listening on"
@@ -7,7 +8,10 @@ import { createServer } from "node:net";
 export interface Child {
   name: string;
   proc: ChildProcess;
-  /** The child's stdout and stderr since the previous drain (whole lines, at most the last 8 MiB). */
+  /**
+   * The child's stdout and stderr since the previous drain (whole lines, at most the last 8 MiB);
+   * with `stdoutFile`, stdout is read back from that file, all of it.
+   */
   drain(): string;
   stop(): Promise<void>;
 }
@@ -30,17 +34,32 @@ export function freePort(): Promise<number> {
 export function startChild(
   name: string,
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; cwd: string; ready: RegExp; timeoutMs?: number },
+  // stdoutFile: a busy server's log goes to a file, as a deployment's would, rather than through
+  // a pipe that this process (on the same cores as the server) must keep reading.
+  opts: { env: NodeJS.ProcessEnv; cwd: string; ready: RegExp; timeoutMs?: number; stdoutFile?: string },
 ): Promise<Child> {
-  const proc = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  const fd = opts.stdoutFile === undefined ? undefined : openSync(opts.stdoutFile, "a", 0o600);
+  const proc = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", fd ?? "pipe", "pipe"] });
+  if (fd !== undefined) closeSync(fd);
   let out = "";
+  let fileOffset = 0;
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const child: Child = {
     name,
     proc,
     drain() {
-      const o = out;
+      let o = out;
       out = "";
+      if (opts.stdoutFile !== undefined) {
+        const size = statSync(opts.stdoutFile).size;
+        const n = size - fileOffset;
+        const buf = Buffer.alloc(n);
+        const f = openSync(opts.stdoutFile, "r");
+        readSync(f, buf, 0, n, fileOffset);
+        closeSync(f);
+        fileOffset = size;
+        o += buf.toString("utf8");
+      }
       return o;
     },
     async stop() {

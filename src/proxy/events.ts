@@ -63,22 +63,42 @@ export function createProxyEvents(log: ProxyLogger, registry?: Registry) {
 
   const line = (level: "info" | "debug" | "trace" | "warn", e: ProxyEvent) => log[level]({ timestamp: new Date().toISOString(), ...e }, "proxy");
 
+  // Label children bound once: prom-client hashes a label object on every call otherwise, and
+  // this runs several times per proxied request.
+  const per = (t: Transport) => ({
+    opened: opened.labels(t),
+    active: active.labels(t),
+    latency: latency.labels(t),
+    duration: duration.labels(t),
+    up: bytes.labels(t, "upstream"),
+    down: bytes.labels(t, "downstream"),
+    closed: new Map<string, ReturnType<typeof closed.labels>>(),
+  });
+  const series = { http: per("http"), ws: per("ws") };
+  const closedFor = (t: Transport, outcome: string) => {
+    const m = series[t].closed;
+    let c = m.get(outcome);
+    if (!c) m.set(outcome, (c = closed.labels(t, outcome)));
+    return c;
+  };
+
   return {
     debugEnabled: () => enabled(log, "debug"),
     traceEnabled: () => enabled(log, "trace"),
     open(t: Transport) {
-      opened.inc({ transport: t });
-      active.inc({ transport: t });
+      series[t].opened.inc();
+      series[t].active.inc();
     },
     answered(t: Transport, ms: number) {
-      latency.observe({ transport: t }, ms / 1000);
+      series[t].latency.observe(ms / 1000);
     },
     close(t: Transport, ms: number, up: number, down: number, outcome: string) {
-      active.dec({ transport: t });
-      closed.inc({ transport: t, outcome });
-      duration.observe({ transport: t }, ms / 1000);
-      if (up) bytes.inc({ transport: t, direction: "upstream" }, up);
-      if (down) bytes.inc({ transport: t, direction: "downstream" }, down);
+      const x = series[t];
+      x.active.dec();
+      closedFor(t, outcome).inc();
+      x.duration.observe(ms / 1000);
+      if (up) x.up.inc(up);
+      if (down) x.down.inc(down);
     },
     info: (e: ProxyEvent) => line("info", { ...e, latency_ms: round(e.latency_ms) }),
     warn: (e: ProxyEvent) => line("warn", { ...e, latency_ms: round(e.latency_ms) }),

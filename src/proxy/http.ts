@@ -11,14 +11,14 @@ import type { ProxyService, Target } from "./service.js";
 // side through ordinary stream backpressure and nothing is held beyond the streams' own
 // high-water marks; SSE needs nothing special because every chunk is written as it arrives.
 
-export const errorBody = (code: ErrorCode, message: string) => JSON.stringify({ error: { code, message } });
+export const errorBody = (code: ErrorCode, message: string, details?: Record<string, string | number>) => JSON.stringify({ error: { ...details, code, message } });
 
-export function sendProxyError(res: ServerResponse, code: ErrorCode, message: string): void {
+export function sendProxyError(res: ServerResponse, code: ErrorCode, message: string, details?: Record<string, string | number>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = errorBody(code, message);
+  const body = errorBody(code, message, details);
   res.writeHead(ERROR_CODES[code].status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }

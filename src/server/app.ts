@@ -1,3 +1,4 @@
+import http from "node:http";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Runtime } from "../main.js";
 import { authHook } from "./auth.js";
@@ -8,7 +9,7 @@ import { secretRoutes } from "./routes/secrets.js";
 import { agentRoutes } from "./routes/agents.js";
 import { agentApi } from "./routes/agent-api.js";
 import { credentialPasswordRoutes } from "./routes/credential-password.js";
-import { gatewayAdminRoutes, gatewayProxyRoutes } from "./routes/gateway.js";
+import { gatewayAdminRoutes, gatewayHealthRoutes, gatewayPassThrough } from "./routes/gateway.js";
 import { createProxyTransports } from "../proxy/index.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
@@ -39,7 +40,22 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     opts.logger === false
       ? false
       : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, ...(typeof opts.logger === "object" ? opts.logger : {}) };
+  // Set once the proxy exists; until then (and for every other path) requests go to fastify.
+  let passThrough: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
   const app = Fastify({
+    // The server is made here only so gateway pass-through requests can be taken before
+    // fastify's router (src/server/routes/gateway.ts); its timeouts are fastify's defaults.
+    serverFactory: (handler, o) => {
+      const srv = http.createServer((req, res) => {
+        if (passThrough?.(req, res)) return;
+        handler(req, res);
+      });
+      const t = o as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      srv.keepAliveTimeout = t.keepAliveTimeout ?? 72_000;
+      srv.requestTimeout = t.requestTimeout ?? 0;
+      srv.setTimeout(t.connectionTimeout ?? 0);
+      return srv;
+    },
     logger: logger as never,
     bodyLimit: maxBody,
     // Long enough for any valid name, so an over-long name gets invalid_name rather than 414.
@@ -59,9 +75,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
 
   // One line per request, metadata only: the route pattern (never the filled-in path with its
   // query string), status and duration.
+  // Proxied exchanges never reach fastify; they log their own line (src/proxy/events.ts).
   app.addHook("onResponse", async (req, reply) => {
-    // Proxied exchanges log their own metadata line (src/proxy/events.ts) instead.
-    if ((req.routeOptions.config as { proxied?: boolean } | undefined)?.proxied) return;
     req.log.info({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
   });
 
@@ -88,7 +103,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     gatewayAdminRoutes(v1, rt.proxy);
   });
   const transports = createProxyTransports(rt.proxy, app.log, registry);
-  await app.register((a) => gatewayProxyRoutes(a, rt.proxy, transports));
+  await app.register((a) => gatewayHealthRoutes(a, rt.proxy, transports));
+  const gateway = gatewayPassThrough(rt.proxy, transports, app.log);
+  passThrough = gateway.handle;
+  app.addHook("preClose", async () => gateway.close());
   // WebSocket upgrades never reach fastify's router: the proxy takes every one and answers
   // anything that is not a gateway path with the same JSON 404.
   app.server.on("upgrade", (req, socket, head) => {

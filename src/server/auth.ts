@@ -8,7 +8,7 @@ declare module "fastify" {
   }
 }
 
-export function bearerOf(req: FastifyRequest): string | undefined {
+export function bearerOf(req: { headers: { authorization?: string | string[] | undefined } }): string | undefined {
   const h = req.headers.authorization;
   if (typeof h !== "string") return undefined;
   const m = /^Bearer (.+)$/i.exec(h.trim());

@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 // Prometheus metrics with low-cardinality labels only (route pattern, method, status): no path
-// parameter, query value or user id reaches a label.
+// parameter, query value or user id reaches a label. Proxied exchanges never reach fastify;
+// they have their own clawkeep_proxy_* series.
 export function registerMetrics(app: FastifyInstance): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "clawkeep_" });
@@ -20,8 +21,6 @@ export function registerMetrics(app: FastifyInstance): Registry {
     registers: [registry],
   });
   app.addHook("onResponse", async (req, reply) => {
-    // Proxied exchanges have their own clawkeep_proxy_* series.
-    if ((req.routeOptions.config as { proxied?: boolean } | undefined)?.proxied) return;
     const route = req.routeOptions.url ?? "unmatched";
     requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     duration.observe({ route, method: req.method }, reply.elapsedTime / 1000);
