@@ -41,13 +41,13 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
       ? false
       : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, ...(typeof opts.logger === "object" ? opts.logger : {}) };
   // Set once the proxy exists; until then (and for every other path) requests go to fastify.
-  let passThrough: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
+  const route: { passThrough?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean } = {};
   const app = Fastify({
     // The server is made here only so gateway pass-through requests can be taken before
     // fastify's router (src/server/routes/gateway.ts); its timeouts are fastify's defaults.
     serverFactory: (handler, o) => {
       const srv = http.createServer((req, res) => {
-        if (passThrough?.(req, res)) return;
+        if (route.passThrough?.(req, res)) return;
         handler(req, res);
       });
       const t = o as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
@@ -105,7 +105,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   const transports = createProxyTransports(rt.proxy, app.log, registry);
   await app.register((a) => gatewayHealthRoutes(a, rt.proxy, transports));
   const gateway = gatewayPassThrough(rt.proxy, transports, app.log);
-  passThrough = gateway.handle;
+  route.passThrough = gateway.handle;
   app.addHook("preClose", async () => gateway.close());
   // WebSocket upgrades never reach fastify's router: the proxy takes every one and answers
   // anything that is not a gateway path with the same JSON 404.
