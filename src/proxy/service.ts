@@ -57,6 +57,34 @@ interface Cached {
   expires: number;
 }
 
+/**
+ * One lookup per key at a time: when a cache entry expires under load, the requests that miss
+ * together share one database read instead of each making its own (which showed as a latency
+ * spike at every expiry). Only a success is shared; a waiter whose shared lookup failed does
+ * its own, so every failure is still checked, and audited, on its own.
+ */
+function singleFlight<V>() {
+  const pending = new Map<string, Promise<V>>();
+  const run = async (key: string, load: () => Promise<V>): Promise<V> => {
+    const shared = pending.get(key);
+    if (shared) {
+      try {
+        return await shared;
+      } catch {
+        return load();
+      }
+    }
+    const p = load();
+    pending.set(key, p);
+    try {
+      return await p;
+    } finally {
+      if (pending.get(key) === p) pending.delete(key);
+    }
+  };
+  return Object.assign(run, { clear: () => pending.clear() });
+}
+
 export function createProxyService(deps: {
   agents: AgentRegistry;
   users: Pick<UserService, "authenticate">;
@@ -79,41 +107,48 @@ export function createProxyService(deps: {
     connect: { timeout: s.connectTimeoutMs, lookup: lookup as never },
   });
   const cache = new Map<string, Cached>();
+  // Bumped by forget(): a lookup started before a revocation does not refill the caches after it.
+  let generation = 0;
   // Agent rows for the hot path, for at most AGENT_TTL_MS: an agent never changes owner, so this
   // can only delay (on this node, by that long) a status or gateway change; changes made here
   // drop the entry at once.
   const AGENT_TTL_MS = 1000;
+  const agentLoads = singleFlight<Awaited<ReturnType<AgentRegistry["mine"]>>>();
   const agentRows = new Map<string, { row: Awaited<ReturnType<AgentRegistry["mine"]>>; expires: number }>();
   async function agentRow(userId: string, agentName: string) {
     const key = `${userId}\0${agentName}`;
     const now = Date.now();
     const hit = agentRows.get(key);
     if (hit && hit.expires > now) return hit.row;
-    const row = await deps.agents.mine({ userId, actor: userId }, agentName);
+    const gen = generation;
+    const row = await agentLoads(key, () => deps.agents.mine({ userId, actor: userId }, agentName));
     if (agentRows.size >= 10_000) agentRows.clear();
-    agentRows.set(key, { row, expires: now + AGENT_TTL_MS });
+    if (gen === generation) agentRows.set(key, { row, expires: now + AGENT_TTL_MS });
     return row;
   }
   const inFlight = new Map<string, number>();
 
+  const credentialLoads = singleFlight<string | null>();
   async function credential(userId: string, agentId: string, agentName: string): Promise<string | null> {
     const key = `${userId}\0${agentId}`;
-    const now = Date.now();
     const hit = cache.get(key);
-    if (hit && hit.expires > now) return hit.secret;
-    let secret: string | null = null;
-    try {
-      const v = await deps.secrets.get({ userId, actor: "proxy" }, agentName, s.credentialSecret);
-      secret = v.value.toString("utf8");
-      v.value.fill(0);
-    } catch (e) {
-      if (!(e instanceof ClawkeepError && e.code === "not_found")) throw e;
-    }
-    if (s.credentialCacheSeconds > 0) {
-      if (cache.size >= 10_000) cache.clear();
-      cache.set(key, { secret, expires: now + s.credentialCacheSeconds * 1000 });
-    }
-    return secret;
+    if (hit && hit.expires > Date.now()) return hit.secret;
+    const gen = generation;
+    return credentialLoads(key, async () => {
+      let secret: string | null = null;
+      try {
+        const v = await deps.secrets.get({ userId, actor: "proxy" }, agentName, s.credentialSecret);
+        secret = v.value.toString("utf8");
+        v.value.fill(0);
+      } catch (e) {
+        if (!(e instanceof ClawkeepError && e.code === "not_found")) throw e;
+      }
+      if (s.credentialCacheSeconds > 0 && gen === generation) {
+        if (cache.size >= 10_000) cache.clear();
+        cache.set(key, { secret, expires: Date.now() + s.credentialCacheSeconds * 1000 });
+      }
+      return secret;
+    });
   }
 
   // Successful authentications, for at most authCacheMs and never past the token's own expiry:
@@ -124,6 +159,7 @@ export function createProxyService(deps: {
   const forgetListeners: ((userId: string) => void)[] = [];
   const authCache = new Map<string, { who: { userId: string; agentId: string | null; agentName: string | null }; expires: number }>();
 
+  const authLoads = singleFlight<{ who: { userId: string; agentId: string | null; agentName: string | null }; until: number }>();
   async function authenticate(bearer: string | undefined, ip: string): Promise<{ userId: string; agentId: string | null; agentName: string | null }> {
     const key = bearer && s.authCacheMs > 0 ? createHash("sha256").update(bearer).digest("base64") : null;
     const now = Date.now();
@@ -131,21 +167,20 @@ export function createProxyService(deps: {
       const hit = authCache.get(key);
       if (hit && hit.expires > now) return hit.who;
     }
-    let who: { userId: string; agentId: string | null; agentName: string | null };
-    let until: number;
-    if (bearer?.startsWith("ckat1.")) {
-      const claims = await deps.agentAccess.authenticate(bearer, ip);
-      who = { userId: claims.usr, agentId: claims.agt, agentName: claims.name };
-      until = claims.exp * 1000;
-    } else {
+    const check = async () => {
+      if (bearer?.startsWith("ckat1.")) {
+        const claims = await deps.agentAccess.authenticate(bearer, ip);
+        return { who: { userId: claims.usr, agentId: claims.agt, agentName: claims.name }, until: claims.exp * 1000 };
+      }
       const p = await deps.users.authenticate(bearer, ip);
-      who = { userId: p.userId, agentId: null, agentName: null };
-      until = p.expiresMs ?? Infinity;
-    }
-    if (key) {
-      if (authCache.size >= 10_000) authCache.clear();
-      authCache.set(key, { who, expires: Math.min(now + s.authCacheMs, until) });
-    }
+      return { who: { userId: p.userId, agentId: null, agentName: null }, until: p.expiresMs ?? Infinity };
+    };
+    if (!key) return (await check()).who;
+    const gen = generation;
+    const { who, until } = await authLoads(key, check);
+    if (authCache.size >= 10_000) authCache.clear();
+    // A lookup that began before a revocation on this node must not refill the cache after it.
+    if (gen === generation) authCache.set(key, { who, expires: Math.min(now + s.authCacheMs, until) });
     return who;
   }
 
@@ -221,6 +256,10 @@ export function createProxyService(deps: {
      * on this node.
      */
     forget(userId: string) {
+      generation++;
+      authLoads.clear();
+      agentLoads.clear();
+      credentialLoads.clear();
       authCache.clear();
       agentRows.clear();
       cache.clear();
