@@ -61,7 +61,7 @@ export function createProxyEvents(log: ProxyLogger, registry?: Registry) {
     registers,
   });
 
-  const line = (level: "info" | "debug" | "trace" | "warn", e: ProxyEvent) => log[level]({ timestamp: new Date().toISOString(), ...e }, "proxy");
+  const line = (level: "info" | "debug" | "trace" | "warn", e: ProxyEvent) => log[level]({ timestamp: new Date().toISOString(), ...e, latency_ms: round(e.latency_ms) }, "proxy");
 
   // Label children bound once: prom-client hashes a label object on every call otherwise, and
   // this runs several times per proxied request.
@@ -100,10 +100,10 @@ export function createProxyEvents(log: ProxyLogger, registry?: Registry) {
       if (up) x.up.inc(up);
       if (down) x.down.inc(down);
     },
-    info: (e: ProxyEvent) => line("info", { ...e, latency_ms: round(e.latency_ms) }),
-    warn: (e: ProxyEvent) => line("warn", { ...e, latency_ms: round(e.latency_ms) }),
-    debug: (e: ProxyEvent) => line("debug", { ...e, latency_ms: round(e.latency_ms) }),
-    trace: (e: ProxyEvent) => line("trace", { ...e, latency_ms: round(e.latency_ms) }),
+    info: (e: ProxyEvent) => line("info", e),
+    warn: (e: ProxyEvent) => line("warn", e),
+    debug: (e: ProxyEvent) => line("debug", e),
+    trace: (e: ProxyEvent) => line("trace", e),
   };
 }
 
