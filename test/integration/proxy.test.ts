@@ -259,6 +259,41 @@ describe.each(BACKENDS)("proxy pass-through ($name)", (backend) => {
     for (const r of [missing, ...asB]) expect(Buffer.concat([Buffer.from(r.rawHeaders.join("\n")), r.body]).includes(CRED)).toBe(false);
   });
 
+  it("routing: only /gateway/… is passed through; /gateway itself is registration; a refused request's body is drained and the connection reused", async () => {
+    let seen = 0;
+    gw.onRequest = (req, res) => {
+      seen++;
+      req.resume();
+      res.end("ok");
+    };
+    // Registration, over the real server (not fastify's inject, which would skip the pass-through hook).
+    const view = await request(base, P, { headers: bearer(tokenA) });
+    expect(view.status).toBe(200);
+    expect(JSON.parse(view.body.toString())).toMatchObject({ gateway_url: gw.url, credential_header: "authorization" });
+    // A name that is not valid percent-encoding is the same 404 as a missing agent.
+    const bad = await request(base, "/v1/agents/%E0%A4%A/gateway/x", { headers: bearer(tokenA) });
+    expect(bad.status).toBe(404);
+    expect(JSON.parse(bad.body.toString())).toEqual({ error: { code: "not_found", message: "no such agent" } });
+    // An unauthenticated POST with a body: 401, and the same keep-alive connection still serves the next request.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (headers: Record<string, string>) =>
+      new Promise<{ status: number; socket: unknown }>((resolve, reject) => {
+        const r = http.request(`${base}${P}/upload`, { method: "POST", agent, headers: { "content-type": "application/octet-stream", ...headers } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, socket: r.socket }));
+        });
+        r.on("error", reject);
+        r.end(Buffer.alloc(64 * 1024, 1));
+      });
+    const first = await post({});
+    expect(first.status).toBe(401);
+    const second = await post(bearer(tokenA));
+    expect(second.status).toBe(200);
+    expect(second.socket).toBe(first.socket);
+    agent.destroy();
+    expect(seen).toBe(1);
+  });
+
   it("an agent token reaches only its own agent's gateway", async () => {
     // Agent tokens come from the signed handshake; here one is minted the same way the server does.
     const { issueAgentToken } = await import("../../src/agents/token.js");
