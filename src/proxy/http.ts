@@ -68,6 +68,12 @@ export function createHttpForwarder(svc: ProxyService, events: ProxyEvents) {
   const s = svc.settings;
 
   function forward(t: Target, req: IncomingMessage, res: ServerResponse): void {
+    // The client may have left while its authentication was checked: its "close" has already
+    // fired and would never reach the listener below, so the slot is given back here.
+    if (res.destroyed || req.socket.destroyed) {
+      t.release();
+      return;
+    }
     const start = performance.now();
     const rawUrl = req.url ?? "/";
     let rest: string;

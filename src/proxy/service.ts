@@ -113,7 +113,7 @@ export function createProxyService(deps: {
   // can only delay (on this node, by that long) a status or gateway change; changes made here
   // drop the entry at once.
   const AGENT_TTL_MS = 1000;
-  const agentLoads = singleFlight<Awaited<ReturnType<AgentRegistry["mine"]>>>();
+  const agentLoads = singleFlight<{ row: Awaited<ReturnType<AgentRegistry["mine"]>>; at: number }>();
   const agentRows = new Map<string, { row: Awaited<ReturnType<AgentRegistry["mine"]>>; expires: number }>();
   async function agentRow(userId: string, agentName: string) {
     const key = `${userId}\0${agentName}`;
@@ -121,9 +121,13 @@ export function createProxyService(deps: {
     const hit = agentRows.get(key);
     if (hit && hit.expires > now) return hit.row;
     const gen = generation;
-    const row = await agentLoads(key, () => deps.agents.mine({ userId, actor: userId }, agentName));
+    // The entry lives from when the row was read, not from when this request joined the read.
+    const { row, at } = await agentLoads(key, async () => {
+      const at = Date.now();
+      return { row: await deps.agents.mine({ userId, actor: userId }, agentName), at };
+    });
     if (agentRows.size >= 10_000) agentRows.clear();
-    if (gen === generation) agentRows.set(key, { row, expires: now + AGENT_TTL_MS });
+    if (gen === generation) agentRows.set(key, { row, expires: at + AGENT_TTL_MS });
     return row;
   }
   const inFlight = new Map<string, number>();
@@ -135,6 +139,7 @@ export function createProxyService(deps: {
     if (hit && hit.expires > Date.now()) return hit.secret;
     const gen = generation;
     return credentialLoads(key, async () => {
+      const at = Date.now();
       let secret: string | null = null;
       try {
         const v = await deps.secrets.get({ userId, actor: "proxy" }, agentName, s.credentialSecret);
@@ -145,7 +150,7 @@ export function createProxyService(deps: {
       }
       if (s.credentialCacheSeconds > 0 && gen === generation) {
         if (cache.size >= 10_000) cache.clear();
-        cache.set(key, { secret, expires: Date.now() + s.credentialCacheSeconds * 1000 });
+        cache.set(key, { secret, expires: at + s.credentialCacheSeconds * 1000 });
       }
       return secret;
     });
@@ -159,7 +164,7 @@ export function createProxyService(deps: {
   const forgetListeners: ((userId: string) => void)[] = [];
   const authCache = new Map<string, { who: { userId: string; agentId: string | null; agentName: string | null }; expires: number }>();
 
-  const authLoads = singleFlight<{ who: { userId: string; agentId: string | null; agentName: string | null }; until: number }>();
+  const authLoads = singleFlight<{ who: { userId: string; agentId: string | null; agentName: string | null }; until: number; at: number }>();
   async function authenticate(bearer: string | undefined, ip: string): Promise<{ userId: string; agentId: string | null; agentName: string | null }> {
     const key = bearer && s.authCacheMs > 0 ? createHash("sha256").update(bearer).digest("base64") : null;
     const now = Date.now();
@@ -167,20 +172,24 @@ export function createProxyService(deps: {
       const hit = authCache.get(key);
       if (hit && hit.expires > now) return hit.who;
     }
+    // `at`: when the database was asked. A request that joins a check already under way caches
+    // its verdict from then, so a revocation on another node is never seen later than
+    // authCacheMs after the read that missed it.
     const check = async () => {
+      const at = Date.now();
       if (bearer?.startsWith("ckat1.")) {
         const claims = await deps.agentAccess.authenticate(bearer, ip);
-        return { who: { userId: claims.usr, agentId: claims.agt, agentName: claims.name }, until: claims.exp * 1000 };
+        return { who: { userId: claims.usr, agentId: claims.agt, agentName: claims.name }, until: claims.exp * 1000, at };
       }
       const p = await deps.users.authenticate(bearer, ip);
-      return { who: { userId: p.userId, agentId: null, agentName: null }, until: p.expiresMs ?? Infinity };
+      return { who: { userId: p.userId, agentId: null, agentName: null }, until: p.expiresMs ?? Infinity, at };
     };
     if (!key) return (await check()).who;
     const gen = generation;
-    const { who, until } = await authLoads(key, check);
+    const { who, until, at } = await authLoads(key, check);
     if (authCache.size >= 10_000) authCache.clear();
     // A lookup that began before a revocation on this node must not refill the cache after it.
-    if (gen === generation) authCache.set(key, { who, expires: Math.min(now + s.authCacheMs, until) });
+    if (gen === generation) authCache.set(key, { who, expires: Math.min(at + s.authCacheMs, until) });
     return who;
   }
 
@@ -225,6 +234,9 @@ export function createProxyService(deps: {
   async function setGateway(c: { userId: string; actor: string }, agentName: string, url: string | null) {
     const checked = url === null ? null : checkGatewayUrl(url, s.allowLinkLocal);
     const row = await deps.agents.setGateway(c, agentName, checked?.href ?? null, checked?.origin ?? null);
+    // A row read under way (from before the change) must not be used or cached after it.
+    generation++;
+    agentLoads.clear();
     agentRows.delete(`${c.userId}\0${agentName}`);
     return gatewayView(row);
   }

@@ -84,6 +84,8 @@ export function createWsRelay(svc: ProxyService, events: ProxyEvents) {
       if (e instanceof ClawkeepError) return rawError(socket, e.code, e.message);
       return rawError(socket, "internal", "internal error");
     }
+    // Gone while its authentication was checked: no handshake to the gateway, slot back.
+    if (socket.destroyed) return t.release();
     relay(t, req, socket, head, rest, auth);
   }
 

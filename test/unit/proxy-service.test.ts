@@ -24,12 +24,12 @@ const settings: ProxySettings = {
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
-function harness() {
+function harness(over: Partial<ProxySettings> = {}) {
   const calls = { auth: 0, agent: 0, secret: 0 };
   let gate: Promise<void> = Promise.resolve();
   let valid = true;
   const svc = createProxyService({
-    settings,
+    settings: { ...settings, ...over },
     users: {
       async authenticate() {
         calls.auth++;
@@ -95,6 +95,21 @@ describe("proxy service caches", () => {
     release();
     expect(await Promise.all(opening)).toEqual(Array(5).fill("unauthorized"));
     expect(h.calls.auth).toBe(5);
+  });
+
+  it("a verdict is cached from when the database was read, not from when a request joined the read", async () => {
+    const h = harness({ authCacheMs: 100 });
+    const release = h.hold();
+    const first = h.svc.open("ck_token", "bot", "127.0.0.1");
+    await new Promise((r) => setTimeout(r, 150));
+    // Joins the read started 150 ms ago, longer ago than the cache time.
+    const joined = h.svc.open("ck_token", "bot", "127.0.0.1");
+    release();
+    for (const t of await Promise.all([first, joined])) t.release();
+    expect(h.calls.auth).toBe(1);
+    // So the next request asks the database again (a revocation elsewhere would be seen now).
+    (await h.svc.open("ck_token", "bot", "127.0.0.1")).release();
+    expect(h.calls.auth).toBe(2);
   });
 
   it("a revocation during a lookup keeps that lookup's result out of the cache", async () => {
