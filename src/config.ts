@@ -131,6 +131,17 @@ export const SETTINGS = {
     schema: int(0, 3600).default(60),
     doc: "How long a decrypted gateway credential is kept in memory (each fetch is an audited secret read); a changed credential is picked up within this time. 0 reads it on every request.",
   },
+  metricsToken: {
+    env: "CLAWKEEP_METRICS_TOKEN",
+    schema: z.string().min(32, "must be at least 32 characters").optional(),
+    secret: true,
+    doc: "A scrape token for `GET /metrics` (`Authorization: Bearer <it>`), at least 32 characters, so Prometheus needs no user token. Without it, only an admin token (or CLAWKEEP_METRICS_PUBLIC) reads the metrics.",
+  },
+  metricsPublic: {
+    env: "CLAWKEEP_METRICS_PUBLIC",
+    schema: bool.default(false),
+    doc: "Serve `GET /metrics` without authentication (its labels are route patterns, methods, status codes and proxy transports: no ids, names or values). Off by default, as Vault's unauthenticated_metrics_access.",
+  },
   proxyAuthCacheMs: {
     env: "CLAWKEEP_PROXY_AUTH_CACHE_MS",
     schema: int(0, 60_000).default(1000),
@@ -206,6 +217,8 @@ export interface Config {
   handshakeWindowSeconds: number;
   agentTokenTtlSeconds: number;
   passwordKdfConcurrency: number;
+  metricsToken: Redacted<string> | undefined;
+  metricsPublic: boolean;
   proxyAllowLinkLocal: boolean;
   proxyCredentialSecret: string;
   proxyCredentialHeader: string;
@@ -274,5 +287,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     blobUrl,
     masterKey: p.masterKey === undefined ? undefined : new Redacted(p.masterKey),
     previousMasterKeys: p.previousMasterKeys === undefined ? undefined : new Redacted(p.previousMasterKeys),
+    metricsToken: p.metricsToken === undefined ? undefined : new Redacted(p.metricsToken),
   };
 }

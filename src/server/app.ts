@@ -80,7 +80,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     req.log.info({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
   });
 
-  const registry = registerMetrics(app);
+  const registry = registerMetrics(app, { public: rt.config.metricsPublic, token: rt.config.metricsToken, users: rt.users });
   app.get("/health", async () => ({ ok: true, service: "clawkeep" }));
   // Liveness is /health; readiness also checks this node's storage, for load-balancer checks.
   app.get("/ready", async (req, reply) => {

@@ -1,10 +1,21 @@
 import type { FastifyInstance } from "fastify";
+import type { Redacted } from "../redacted.js";
+import type { UserService } from "../users/users.js";
+import { bearerOf } from "./auth.js";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 // Prometheus metrics with low-cardinality labels only (route pattern, method, status): no path
 // parameter, query value or user id reaches a label. Proxied exchanges never reach fastify;
 // they have their own clawkeep_proxy_* series.
-export function registerMetrics(app: FastifyInstance): Registry {
+export interface MetricsAccess {
+  /** Serve without authentication (CLAWKEEP_METRICS_PUBLIC). */
+  public: boolean;
+  /** A scrape token (CLAWKEEP_METRICS_TOKEN). */
+  token: Redacted<string> | undefined;
+  users: Pick<UserService, "authorizeScrape">;
+}
+
+export function registerMetrics(app: FastifyInstance, access: MetricsAccess): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "clawkeep_" });
   const requests = new Counter({
@@ -25,7 +36,8 @@ export function registerMetrics(app: FastifyInstance): Registry {
     requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     duration.observe({ route, method: req.method }, reply.elapsedTime / 1000);
   });
-  app.get("/metrics", async (_req, reply) => {
+  app.get("/metrics", async (req, reply) => {
+    if (!access.public) await access.users.authorizeScrape(bearerOf(req), req.ip, access.token);
     reply.header("content-type", registry.contentType);
     return registry.metrics();
   });

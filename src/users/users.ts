@@ -169,6 +169,17 @@ export function createUserService(deps: {
     return fail("unknown");
   }
 
+  /**
+   * Who may read /metrics: the scrape token if one is configured (compared in constant time; it
+   * opens nothing else), otherwise an admin's API token (checked, and a failure audited, as
+   * any other).
+   */
+  async function authorizeScrape(bearer: string | undefined, ip: string, scrapeToken: { unwrap(): string } | undefined): Promise<void> {
+    if (bearer !== undefined && scrapeToken && constantTimeEqual(bearer, scrapeToken.unwrap())) return;
+    const p = await authenticate(bearer, ip);
+    if (!p.isAdmin) throw new ClawkeepError("forbidden", "metrics need the scrape token (CLAWKEEP_METRICS_TOKEN) or an admin token");
+  }
+
   const hasAdmin = async () => (await db.selectFrom("users").select(["id", "name", "is_admin", "mac"]).where("is_admin", "=", 1).execute()).some(userRowValid);
 
   /** Master-key rotation: re-MACs every users row under the primary key (compare-and-swap per row); a row no loaded key verifies is left alone. */
@@ -184,7 +195,7 @@ export function createUserService(deps: {
     return n;
   }
 
-  return { createUser, createToken, listTokens, revokeToken, authenticate, hasAdmin, remacUsers };
+  return { createUser, createToken, listTokens, revokeToken, authenticate, authorizeScrape, hasAdmin, remacUsers };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

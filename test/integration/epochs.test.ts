@@ -82,7 +82,7 @@ describe("metrics", () => {
   it("expose request counts by route pattern, never filled-in paths or values", async () => {
     const alice = await createUser(env, "alice");
     await putSecret(env, alice, "secretagent/VERY_PRIVATE_NAME", "metric-canary-value");
-    const m = await env.app.inject({ method: "GET", url: "/metrics" });
+    const m = await env.app.inject({ method: "GET", url: "/metrics", headers: bearer(env.adminToken) });
     expect(m.statusCode).toBe(200);
     expect(m.body).toMatch(/clawkeep_http_requests_total\{route="\/v1\/secrets\/:agent\/:name",method="PUT",status="201"\} 1/);
     expect(m.body).toMatch(/clawkeep_process_cpu/);

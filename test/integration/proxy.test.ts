@@ -470,7 +470,7 @@ describe.each(BACKENDS)("proxy pass-through ($name)", (backend) => {
     expect(typeof http1.timestamp === "string" && !Number.isNaN(Date.parse(http1.timestamp))).toBe(true);
     expect(lines.some((l) => l.event === "ws_close" && l.close_code === 4001)).toBe(true);
     expect(lines.some((l) => l.event === "ws_message" && l.direction === "upstream")).toBe(true);
-    const metrics = (await env.app.inject({ method: "GET", url: "/metrics" })).body;
+    const metrics = (await env.app.inject({ method: "GET", url: "/metrics", headers: bearer(env.adminToken) })).body;
     expect(metrics).toMatch(/clawkeep_proxy_connections_opened_total\{transport="ws"\} \d+/);
     expect(metrics).toMatch(/clawkeep_proxy_bytes_total\{transport="http",direction="upstream"\} \d+/);
     expect(metrics).toContain("clawkeep_proxy_upstream_latency_seconds_bucket");

@@ -31,6 +31,8 @@ describe("loadConfig", () => {
       blobUrl: `file://${path.join(dataDir, "blobs")}`,
       port: 8787,
       bind: "127.0.0.1",
+      metricsToken: undefined,
+      metricsPublic: false,
       proxyAllowLinkLocal: false,
       proxyConnectTimeoutMs: 5000,
       proxyCredentialCacheSeconds: 60,
