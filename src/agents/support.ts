@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { createHmac, randomBytes } from "node:crypto";
-import { constantTimeEqual } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
+import { rowMacs } from "../keys/row-mac.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB, SupportGrantsTable } from "../store/meta/schema.js";
 import type { AgentRegistry, Caller } from "./registry.js";
@@ -57,9 +57,8 @@ export function createSupportAccess(deps: {
   onRevocation?: (userId: string, reason: string) => Promise<unknown>;
 }) {
   const { db, audit, registry } = deps;
-  if (!deps.rowKeys[0]) throw new Error("support access needs a row key");
-  const rowKey: Buffer = deps.rowKeys[0];
-  const macValid = (r: SupportGrantsTable) => deps.rowKeys.some((k) => constantTimeEqual(r.mac, grantRowMac(k, r)));
+  const grantMacs = rowMacs<SupportGrantsTable>(deps.rowKeys, grantRowMac, "support access");
+  const macValid = grantMacs.valid;
 
   async function grant(c: Caller, agentName: string, body: { publicKey: string; operator?: string; ttlSeconds?: number }): Promise<GrantInfo> {
     const agent = await registry.mine(c, agentName);
@@ -77,7 +76,7 @@ export function createSupportAccess(deps: {
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttl * 1000).toISOString(),
     };
-    const row: SupportGrantsTable = { ...fields, revoked_at: null, mac: grantRowMac(rowKey, fields) };
+    const row: SupportGrantsTable = { ...fields, revoked_at: null, mac: grantMacs.sign({ ...fields, revoked_at: null }) };
     await db.transaction().execute(async (trx) => {
       await trx.insertInto("support_grants").values(row).execute();
       await audit.append(trx, {
@@ -151,13 +150,8 @@ export function createSupportAccess(deps: {
 
   /** Master-key rotation: re-MACs active grants under the primary key (compare-and-swap per row). */
   async function remacGrants(): Promise<number> {
-    let n = 0;
-    for (const r of await db.selectFrom("support_grants").selectAll().where("revoked_at", "is", null).execute()) {
-      const next = grantRowMac(rowKey, r);
-      if (r.mac === next || !macValid(r)) continue;
-      const res = await db.updateTable("support_grants").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst();
-      n += Number(res.numUpdatedRows);
-    }
+    const rows = await db.selectFrom("support_grants").selectAll().where("revoked_at", "is", null).execute();
+    const n = await grantMacs.remac(rows, async (r, next) => (await db.updateTable("support_grants").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst()).numUpdatedRows);
     await deps.durable();
     return n;
   }

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createHmac } from "node:crypto";
 import { constantTimeEqual } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
+import { rowMacs } from "../keys/row-mac.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB } from "../store/meta/schema.js";
 
@@ -54,9 +55,8 @@ export function createUserService(deps: {
   const { db, audit } = deps;
   if (!deps.tokenKeys[0]) throw new Error("user service needs a token key");
   const tokenKey: Buffer = deps.tokenKeys[0];
-  if (!deps.rowKeys[0]) throw new Error("user service needs a row key");
-  const rowKey: Buffer = deps.rowKeys[0];
-  const userRowValid = (r: { id: string; name: string; is_admin: number; mac: string }) => deps.rowKeys.some((k) => constantTimeEqual(r.mac, userRowMac(k, r)));
+  const userMacs = rowMacs<{ id: string; name: string; is_admin: number; mac: string }>(deps.rowKeys, userRowMac, "user service");
+  const userRowValid = userMacs.valid;
   const tokenRow = (token: string, r: { id: string; user_id: string; expires_at: string | null }) => ({
     token_hash: tokenLookup(tokenKey, token),
     mac: tokenRowMac(tokenKey, token, r),
@@ -70,7 +70,7 @@ export function createUserService(deps: {
     try {
       await db.transaction().execute(async (trx) => {
         const row = { id: user.id, name, is_admin: user.admin ? 1 : 0 };
-        await trx.insertInto("users").values({ ...row, created_at: user.createdAt, mac: userRowMac(rowKey, row) }).execute();
+        await trx.insertInto("users").values({ ...row, created_at: user.createdAt, mac: userMacs.sign(row) }).execute();
         await trx
           .insertInto("tokens")
           .values({ id: tokenId, user_id: user.id, ...tokenRow(token, { id: tokenId, user_id: user.id, expires_at: null }), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
@@ -184,13 +184,8 @@ export function createUserService(deps: {
 
   /** Master-key rotation: re-MACs every users row under the primary key (compare-and-swap per row); a row no loaded key verifies is left alone. */
   async function remacUsers(): Promise<number> {
-    let n = 0;
-    for (const r of await db.selectFrom("users").select(["id", "name", "is_admin", "mac"]).execute()) {
-      const next = userRowMac(rowKey, r);
-      if (r.mac === next || !userRowValid(r)) continue;
-      const res = await db.updateTable("users").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst();
-      n += Number(res.numUpdatedRows);
-    }
+    const rows = await db.selectFrom("users").select(["id", "name", "is_admin", "mac"]).execute();
+    const n = await userMacs.remac(rows, async (r, next) => (await db.updateTable("users").set({ mac: next }).where("id", "=", r.id).where("mac", "=", r.mac).executeTakeFirst()).numUpdatedRows);
     await deps.durable();
     return n;
   }

@@ -71,3 +71,22 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; inp
     p.stdin.end(opts.input ?? "");
   });
 }
+
+/** `user create NAME` through the CLI as the admin; the environment that acts as that user. */
+export async function cliUser(server: ServerProc, name: string): Promise<Record<string, string>> {
+  const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
+  const r = await runCli(["user", "create", name, "--json"], { env: admin });
+  if (r.code !== 0) throw new Error(`user create ${name}: exit ${r.code}: ${r.stderr.toString()}`);
+  return { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: (JSON.parse(r.stdout.toString()) as { token: string }).token };
+}
+
+/**
+ * `agent create NAME` through the CLI as `user`: the id and secret printed once, and the
+ * environment that runs `agent …` commands as that agent (no user token in it).
+ */
+export async function cliAgent(user: Record<string, string>, name: string): Promise<{ agent_id: string; agent_secret: string; env: Record<string, string> }> {
+  const r = await runCli(["agent", "create", name, "--json"], { env: user });
+  if (r.code !== 0) throw new Error(`agent create ${name}: exit ${r.code}: ${r.stderr.toString()}`);
+  const a = JSON.parse(r.stdout.toString()) as { agent_id: string; agent_secret: string };
+  return { ...a, env: { CLAWKEEP_ADDR: user.CLAWKEEP_ADDR!, CLAWKEEP_AGENT_ID: a.agent_id, CLAWKEEP_AGENT_SECRET: a.agent_secret, CLAWKEEP_TOKEN: "" } };
+}

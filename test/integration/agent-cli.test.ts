@@ -4,7 +4,7 @@ import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import path from "node:path";
 import { isE2ee } from "../../src/crypto/e2ee/index.js";
 import { tempDir } from "../helpers/runtime.js";
-import { BIN, runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { BIN, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // The real server and the real CLI: agent create, E2EE put, and `agent run` injecting exactly the
 // agent's secrets into a command, passing signals and exit codes through, and --dotenv.
@@ -20,9 +20,7 @@ let passFile: string;
 beforeAll(async () => {
   dir = tempDir();
   server = await startServer(dir);
-  const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-  const u = JSON.parse((await runCli(["user", "create", "ops", "--json"], { env: admin })).stdout.toString()) as { token: string };
-  user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: u.token };
+  user = await cliUser(server, "ops");
   const created = await runCli(["agent", "create", "deploy-bot", "--json"], { env: user });
   expect(created.code, created.stderr).toBe(0);
   const j = JSON.parse(created.stdout.toString()) as Record<string, string>;

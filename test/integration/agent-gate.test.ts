@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, startTestEnv, tempDir, type TestEnv } from "../helpers/runtime.js";
-import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // The <agent> of <agent>/<NAME> is a registered, active agent of the writing user: a put to any
 // other agent (never registered, another user's, disabled) is refused with its own code and
@@ -67,9 +67,7 @@ describe("secret put needs a registered agent (CLI)", () => {
   let user: Record<string, string>;
   beforeAll(async () => {
     server = await startServer(dir);
-    const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-    const u = JSON.parse((await runCli(["user", "create", "ops", "--json"], { env: admin })).stdout.toString()) as { token: string };
-    user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: u.token };
+    user = await cliUser(server, "ops");
   });
   afterAll(async () => {
     await server?.stop();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tempDir } from "../helpers/runtime.js";
-import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 import { startRecordingProxy } from "../helpers/recording-proxy.js";
 
 // Seed 002 §5: a recording proxy between the agent and the server captures every byte of a full
@@ -21,10 +21,8 @@ describe("MITM simulation: agent ⇄ recording proxy ⇄ server", () => {
   beforeAll(async () => {
     dir = tempDir();
     server = await startServer(dir);
-    const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-    const token = (JSON.parse((await runCli(["user", "create", "ops", "--json"], { env: admin })).stdout.toString()) as { token: string }).token;
-    const user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: token };
-    agent = JSON.parse((await runCli(["agent", "create", "mitm-bot", "--json"], { env: user })).stdout.toString());
+    const user = await cliUser(server, "ops");
+    agent = await cliAgent(user, "mitm-bot");
     const pf = path.join(dir, "pass");
     writeFileSync(pf, ENCRYPTION_SECRET, { mode: 0o600 });
     const put = await runCli(["secret", "put", "--e2ee", "--passphrase-file", pf, "mitm-bot/PROVIDER_KEY"], { env: user, input: E2EE_PLAINTEXT });

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tempDir } from "../helpers/runtime.js";
-import { BIN, runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { BIN, cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // `agent run --reconcile-ssh FILE` keeps authorized_keys in step with support access while CMD
 // runs (seed 001 §2): a grant made after start appears, a revocation removes it, other lines stay.
@@ -19,11 +19,8 @@ let agentEnv: Record<string, string>;
 beforeAll(async () => {
   dir = tempDir();
   server = await startServer(dir);
-  const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-  const token = (JSON.parse((await runCli(["user", "create", "owner", "--json"], { env: admin })).stdout.toString()) as { token: string }).token;
-  user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: token };
-  const a = JSON.parse((await runCli(["agent", "create", "vps-1", "--json"], { env: user })).stdout.toString()) as { agent_id: string; agent_secret: string };
-  agentEnv = { CLAWKEEP_ADDR: server.url, CLAWKEEP_AGENT_ID: a.agent_id, CLAWKEEP_AGENT_SECRET: a.agent_secret, CLAWKEEP_TOKEN: "" };
+  user = await cliUser(server, "owner");
+  agentEnv = (await cliAgent(user, "vps-1")).env;
 });
 afterAll(async () => {
   await server.stop();

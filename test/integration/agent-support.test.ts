@@ -4,7 +4,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { expiryTime } from "../../src/agents/ssh-keys.js";
 import { tempDir } from "../helpers/runtime.js";
-import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // Support access end to end: the user grants and revokes through the CLI, the agent reconciles
 // its authorized_keys; grant, expiry and revoke each change exactly Clawkeep's line, while other
@@ -26,11 +26,8 @@ const ownedLines = () => readFileSync(keysFile, "utf8").split("\n").filter((l) =
 beforeAll(async () => {
   dir = tempDir();
   server = await startServer(dir);
-  const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-  const token = (JSON.parse((await runCli(["user", "create", "owner", "--json"], { env: admin })).stdout.toString()) as { token: string }).token;
-  user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: token };
-  const a = JSON.parse((await runCli(["agent", "create", "vps-1", "--json"], { env: user })).stdout.toString()) as { agent_id: string; agent_secret: string };
-  agentEnv = { CLAWKEEP_ADDR: server.url, CLAWKEEP_AGENT_ID: a.agent_id, CLAWKEEP_AGENT_SECRET: a.agent_secret, CLAWKEEP_TOKEN: "" };
+  user = await cliUser(server, "owner");
+  agentEnv = (await cliAgent(user, "vps-1")).env;
   keysFile = path.join(dir, "authorized_keys");
   writeFileSync(keysFile, EXISTING, { mode: 0o600 });
   pubFile = path.join(dir, "op.pub");

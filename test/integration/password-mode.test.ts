@@ -10,7 +10,7 @@ import { buildHandshake } from "../../src/agents/signing.js";
 import { openPointer } from "../../src/vault/sealed.js";
 import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, tempDir, startTestEnv, type TestEnv, filesUnder as files } from "../helpers/runtime.js";
-import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // The password-derived credential mode (seed 001 §3 option B, formats §17): a value sealed under a
 // key from the user's credential password (Argon2id) inside the usual epoch-DEK envelope. It
@@ -190,10 +190,8 @@ describe("password-derived mode through the CLI", () => {
 
   it("credential-password set, secret put --password-mode, secret get and agent run with --password-file", async () => {
     server = await startServer(dir);
-    const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-    const token = (JSON.parse((await runCli(["user", "create", "ops", "--json"], { env: admin })).stdout.toString()) as { token: string }).token;
-    const user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: token };
-    const a = JSON.parse((await runCli(["agent", "create", "deploy-bot", "--json"], { env: user })).stdout.toString()) as { agent_id: string; agent_secret: string };
+    const user = await cliUser(server, "ops");
+    const a = await cliAgent(user, "deploy-bot");
     const pf = path.join(dir, "password");
     writeFileSync(pf, `${PASSWORD}\n`, { mode: 0o600 });
     const set = await runCli(["credential-password", "set", "--password-file", pf, "--json"], { env: user });

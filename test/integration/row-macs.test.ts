@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { BACKENDS, createPgDatabase, openRawDb } from "../helpers/backends.js";
 import { bearer, createUser, startTestEnv, tempDir, type TestEnv } from "../helpers/runtime.js";
-import { runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 import { buildHandshake } from "../../src/agents/signing.js";
 import { loadConfig } from "../../src/config.js";
 import { createRuntime } from "../../src/main.js";
@@ -122,10 +122,8 @@ describe("row MACs reach authorized_keys (CLI, sqlite)", () => {
 
   it("reconcile-ssh writes the genuine grant and never the forged one", async () => {
     server = await startServer(dir);
-    const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
-    const token = (JSON.parse((await runCli(["user", "create", "owner", "--json"], { env: admin })).stdout.toString()) as { token: string }).token;
-    const user = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: token };
-    const a = JSON.parse((await runCli(["agent", "create", "vps-1", "--json"], { env: user })).stdout.toString()) as { agent_id: string; agent_secret: string };
+    const user = await cliUser(server, "owner");
+    const a = await cliAgent(user, "vps-1");
     const pub = path.join(dir, "op.pub");
     writeFileSync(pub, `${KEY} op@x\n`);
     const g = JSON.parse((await runCli(["agent", "support-grant", "vps-1", "--public-key-file", pub, "--json"], { env: user })).stdout.toString()) as { id: string; expires_at: string };
