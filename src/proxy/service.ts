@@ -200,6 +200,20 @@ export function createProxyService(deps: {
     return { userId: who.userId, agentId: who.agentId };
   }
 
+  // Gateway URLs parsed once, not on every proxied request. The URL objects are shared, so
+  // nothing downstream may change them (nothing does: they are only read).
+  const gatewayUrls = new Map<string, { url: URL; basePath: string }>();
+  function parsedGateway(href: string) {
+    let p = gatewayUrls.get(href);
+    if (!p) {
+      const url = new URL(href);
+      p = { url, basePath: url.pathname.replace(/\/+$/, "") };
+      if (gatewayUrls.size >= 10_000) gatewayUrls.clear();
+      gatewayUrls.set(href, p);
+    }
+    return p;
+  }
+
   /** Authenticates, finds the agent and its gateway, takes a connection slot. */
   async function open(bearer: string | undefined, agentName: string, ip: string): Promise<Target> {
     const who = await caller(bearer, ip, agentName);
@@ -212,13 +226,13 @@ export function createProxyService(deps: {
     if (n >= s.maxConnectionsPerUser) throw new ClawkeepError("too_many_connections", "too many open gateway connections for this user");
     inFlight.set(who.userId, n + 1);
     let released = false;
-    const url = new URL(row.gateway_url);
+    const { url, basePath } = parsedGateway(row.gateway_url);
     return {
       userId: who.userId,
       agentId: row.id,
       agentName: row.name,
       url,
-      basePath: url.pathname.replace(/\/+$/, ""),
+      basePath,
       secret,
       credentialValue: secret === null ? null : s.credentialScheme ? `${s.credentialScheme} ${secret}` : secret,
       release() {

@@ -20,6 +20,7 @@ describe("pass-through connection slots", () => {
   let srv: http.Server;
   let port: number;
   let svc: ReturnType<typeof createProxyService>;
+  let gp: ReturnType<typeof gatewayPassThrough>;
 
   beforeAll(async () => {
     const gwUrl = `http://127.0.0.1:${await listen(gw)}/`;
@@ -46,7 +47,7 @@ describe("pass-through connection slots", () => {
       agents: { mine: async () => ({ id: "agt_1", name: "bot", status: "active", gateway_url: gwUrl }) as never } as never,
       secrets: { get: async () => ({ value: Buffer.from("cred") }) },
     });
-    const gp = gatewayPassThrough(svc, createProxyTransports(svc, quiet), quiet);
+    gp = gatewayPassThrough(svc, createProxyTransports(svc, quiet), quiet);
     srv = http.createServer((req, res) => {
       if (!gp.handle(req, res)) res.writeHead(404).end();
     });
@@ -77,5 +78,14 @@ describe("pass-through connection slots", () => {
     const r = await fetch(`http://127.0.0.1:${port}/v1/agents/bot/gateway/x`, { headers: { authorization: "Bearer ck_ok" } });
     expect(r.status).toBe(200);
     expect(await r.text()).toBe("ok");
+  });
+
+  it("once the server is closing, a pass-through request gets 503 unavailable and its connection is closed", async () => {
+    gp.close();
+    const r = await fetch(`http://127.0.0.1:${port}/v1/agents/bot/gateway/x`, { headers: { authorization: "Bearer ck_ok" } });
+    expect(r.status).toBe(503);
+    expect(r.headers.get("connection")).toBe("close");
+    expect(await r.json()).toEqual({ error: { code: "unavailable", message: "the server is shutting down" } });
+    expect(svc.inFlight("usr_a")).toBe(0);
   });
 });

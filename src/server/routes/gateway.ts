@@ -43,12 +43,14 @@ export function gatewayPassThrough(proxy: ProxyService, transports: ProxyTranspo
   let closing = false;
 
   async function pass(req: IncomingMessage, res: ServerResponse, rawName: string): Promise<void> {
+    if (closing) {
+      // Expected during shutdown, so not logged as an error (fastify's own 503 is not either).
+      req.resume();
+      res.setHeader("connection", "close");
+      return sendProxyError(res, "unavailable", "the server is shutting down");
+    }
     let target: Target;
     try {
-      if (closing) {
-        res.setHeader("connection", "close");
-        throw new ClawkeepError("unavailable", "the server is shutting down");
-      }
       let name: string;
       try {
         name = decodeURIComponent(rawName);
