@@ -46,17 +46,13 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
   // A new master key is made only for an empty store: over existing data it would silently make
   // everything unreadable, when the real problem is a lost or misplaced key. The key is loaded
-  // before migrating because a migration may MAC existing rows (0007). A store without tables
-  // yet holds no data.
+  // before migrating because a migration may MAC existing rows (0007). A store with no
+  // migration applied holds no data; any other failure to look (an unreachable or damaged
+  // database) stops the start rather than being taken for an empty store.
   let master: MasterKeySource;
   try {
-    const holdsData =
-      (await meta.db
-        .selectFrom("user_epochs")
-        .select("user_id")
-        .limit(1)
-        .executeTakeFirst()
-        .catch(() => undefined)) !== undefined;
+    const migrated = (await migrationStatus(meta)).some((m) => m.applied);
+    const holdsData = migrated && (await meta.db.selectFrom("user_epochs").select("user_id").limit(1).executeTakeFirst()) !== undefined;
     master = loadMasterKey(config, { create: opts.createMasterKey && !holdsData });
   } catch (e) {
     await meta.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/config.js";
 import { createRuntime } from "../../src/main.js";
@@ -27,6 +27,21 @@ describe("a lost master key", () => {
       const again = await createRuntime(cfg, { createMasterKey: true });
       expect((await again.secrets.get({ userId: user.id, actor: user.id }, "bot", "K")).value.toString()).toBe("v");
       await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("is not made when the store cannot be read (an unreachable or damaged database is not an empty one)", async () => {
+    const dir = tempDir();
+    try {
+      // Nothing listens on port 1: the database cannot be asked whether it holds data.
+      const down = loadConfig({ CLAWKEEP_DATA_DIR: dir, CLAWKEEP_DATABASE_URL: "postgres://clawkeep@127.0.0.1:1/clawkeep" });
+      await expect(createRuntime(down, { createMasterKey: true })).rejects.toThrow();
+      expect(existsSync(path.join(dir, "master.key"))).toBe(false);
+      writeFileSync(path.join(dir, "clawkeep.db"), Buffer.alloc(8192, 0x5a));
+      await expect(createRuntime(loadConfig({ CLAWKEEP_DATA_DIR: dir }), { createMasterKey: true })).rejects.toThrow();
+      expect(existsSync(path.join(dir, "master.key"))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
