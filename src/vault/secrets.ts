@@ -35,8 +35,13 @@ export interface SecretValue {
 export type CredentialMode = "platform" | "password";
 
 export interface PutOptions {
-  /** Password mode: the key from the user's credential password (CredentialPasswords.unlock). */
-  passwordKey?: Buffer;
+  /** Write in password mode (formats §17). */
+  passwordMode?: boolean;
+  /**
+   * The key from the user's credential password (CredentialPasswords.unlock), asked for only
+   * after the cheap checks pass: an Argon2id derivation costs 64 MiB and ~100 ms.
+   */
+  unlock?: () => Promise<Buffer>;
 }
 
 export interface GetOptions {
@@ -136,7 +141,17 @@ export function createSecretService(deps: {
     const name = checkName(nameIn);
     if (value.length > deps.maxBytes) throw new ClawkeepError("value_too_large", `value is larger than ${deps.maxBytes} bytes`);
     await requireActiveAgent(c.userId, agent);
-    return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value, opts.passwordKey));
+    if (!opts.passwordMode) return withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value));
+    if (!opts.unlock) {
+      await audit.record({ userId: c.userId, actor: c.actor, action: "SecretWrite", target: `${agent}/${name}`, outcome: "failure", metadata: { reason: "password_required" } });
+      throw new ClawkeepError("credential_password_required", "password mode needs the credential password");
+    }
+    const passwordKey = await opts.unlock();
+    try {
+      return await withLock(`${c.userId}/${agent}/${name}`, () => putLocked(c, agent, name, value, passwordKey));
+    } finally {
+      passwordKey.fill(0);
+    }
   }
 
   async function putLocked(c: Caller, agent: string, name: string, value: Uint8Array, passwordKey?: Buffer): Promise<{ version: number; createdAt: string }> {

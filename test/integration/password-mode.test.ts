@@ -107,6 +107,13 @@ describe.each(BACKENDS)("password-derived credential mode ($name)", (backend) =>
     expect((await put(alice, "billing-bot/PROVIDER_KEY", "x", withPassword(PASSWORD))).json().error.code).toBe("bad_request");
     expect((await put(alice, "billing-bot/PROVIDER_KEY", "x", { "x-clawkeep-credential-mode": "secret" })).json().error.code).toBe("bad_request");
     expect(await versions()).toBe(before);
+    // The refused write without a password is audited like the refused read.
+    expect((await events("SecretWrite")).filter((e) => e.outcome === "failure" && e.metadata.reason === "password_required")).toHaveLength(1);
+    // The cheap checks come before the 64 MiB derivation: an unregistered agent is refused
+    // without one (no CredentialPasswordRejected for a wrong password sent along).
+    const rejected = (await events("CredentialPasswordRejected")).length;
+    expect((await put(alice, "no-such-bot/K", "x", { ...PASSWORD_MODE, ...withPassword("nope-nope-nope") })).json().error.code).toBe("agent_not_registered");
+    expect((await events("CredentialPasswordRejected")).length).toBe(rejected);
     // A user who never set a password cannot use the mode (and alice's password is not theirs).
     expect((await put(bob, "billing-bot/K", "x", { ...PASSWORD_MODE, ...withPassword(PASSWORD) })).json().error.code).toBe("credential_password_not_set");
   });

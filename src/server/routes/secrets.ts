@@ -48,20 +48,11 @@ export function secretRoutes(app: FastifyInstance, secrets: SecretService, passw
     const password = credentialPassword(req);
     const c = caller(req);
     const value = bodyValue(req);
-    let passwordKey: Buffer | undefined;
-    if (mode === "password") {
-      if (password === undefined) throw new ClawkeepError("credential_password_required", "password mode needs the credential password");
-      passwordKey = await passwords.unlock(c, password, `${req.params.agent}/${req.params.name}`);
-    } else if (password !== undefined) {
-      // A password with no mode would silently store a platform value the user thinks is protected.
-      throw new ClawkeepError("bad_request", `a credential password was given without ${MODE_HEADER}: password`);
-    }
-    try {
-      const r = await secrets.put(c, req.params.agent, req.params.name, value, { passwordKey });
-      return reply.status(201).send({ agent: req.params.agent, name: req.params.name, version: r.version, created_at: r.createdAt, mode });
-    } finally {
-      passwordKey?.fill(0);
-    }
+    // A password with no mode would silently store a platform value the user thinks is protected.
+    if (mode !== "password" && password !== undefined) throw new ClawkeepError("bad_request", `a credential password was given without ${MODE_HEADER}: password`);
+    const unlock = password === undefined ? undefined : () => passwords.unlock(c, password, `${req.params.agent}/${req.params.name}`);
+    const r = await secrets.put(c, req.params.agent, req.params.name, value, { passwordMode: mode === "password", unlock });
+    return reply.status(201).send({ agent: req.params.agent, name: req.params.name, version: r.version, created_at: r.createdAt, mode });
   });
 
   app.get<{ Params: P; Querystring: { version?: string } }>("/v1/secrets/:agent/:name", async (req, reply) => {
