@@ -125,8 +125,9 @@ export function createSupportAccess(deps: {
       .execute();
     // A row whose MAC does not verify was written by someone without the master key: never
     // handed to the agent (so never installed in authorized_keys), and recorded.
-    const forged = rows.filter((r) => !macValid(r));
-    const valid = rows.filter(macValid);
+    const valid: SupportGrantsTable[] = [];
+    const forged: SupportGrantsTable[] = [];
+    for (const r of rows) (macValid(r) ? valid : forged).push(r);
     for (const r of forged) {
       await audit.record({
         userId: agent.userId,

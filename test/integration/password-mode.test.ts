@@ -118,6 +118,21 @@ describe.each(BACKENDS)("password-derived credential mode ($name)", (backend) =>
     expect((await put(bob, "billing-bot/K", "x", { ...PASSWORD_MODE, ...withPassword(PASSWORD) })).json().error.code).toBe("credential_password_not_set");
   });
 
+  it("Argon2id parameters weakened in the database are refused as integrity_error, before any derivation", async () => {
+    const raw = await env.raw();
+    try {
+      await raw.run("update credential_passwords set iterations = 1, memory_kib = 1024");
+      const r = await get(alice, "billing-bot/PROVIDER_KEY", withPassword(PASSWORD));
+      expect(r.statusCode).toBe(500);
+      expect(r.json().error.code).toBe("integrity_error");
+      expect(r.body).not.toContain(canary);
+    } finally {
+      await raw.run("update credential_passwords set iterations = 3, memory_kib = 65536");
+      await raw.close();
+    }
+    expect((await get(alice, "billing-bot/PROVIDER_KEY", withPassword(PASSWORD))).json().value).toBe(canary);
+  });
+
   it("with the database, the blobs and the master key — everything the server holds — but not the password, nothing opens", async () => {
     const raw = await env.raw();
     const rows = await raw.all<{ user_id: string; agent: string; name: string; version: number; epoch: number; blob_id: string; sha256: string }>(
