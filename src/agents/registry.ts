@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { randomBytes } from "node:crypto";
 import { open, seal, EnvelopeError } from "../crypto/envelope.js";
 import { ClawkeepError } from "../errors.js";
+import { isUniqueViolation } from "../store/meta/errors.js";
 import type { AuditLog } from "../audit/log.js";
 import type { AgentsTable, DB } from "../store/meta/schema.js";
 
@@ -116,7 +117,7 @@ export function createAgentRegistry(deps: {
         await audit.append(trx, { userId: c.userId, actor: c.actor, action: "AgentCreated", target: `agent/${name}`, outcome: "success", metadata: { agent_id: id } });
       });
     } catch (e) {
-      if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) throw new ClawkeepError("conflict", "an agent with that name already exists");
+      if (isUniqueViolation(e)) throw new ClawkeepError("conflict", "an agent with that name already exists");
       throw e;
     }
     await deps.durable();

@@ -21,7 +21,7 @@ export function readSecretFile(file: string, what: string): string {
   return v;
 }
 
-function promptOnce(label: string, fileFlag = "--passphrase-file"): Promise<string> {
+function promptOnce(label: string, fileFlag: string): Promise<string> {
   let fd: number;
   try {
     fd = openSync("/dev/tty", "r+");
@@ -58,22 +58,19 @@ function promptOnce(label: string, fileFlag = "--passphrase-file"): Promise<stri
   });
 }
 
-export async function readPassphrase(o: { passphraseFile?: string; confirm: boolean }): Promise<string> {
-  if (o.passphraseFile) return readSecretFile(o.passphraseFile, "--passphrase-file");
-  const first = await promptOnce("E2EE passphrase: ");
-  if (!first) throw new CliError("the passphrase is empty", EXIT.usage, "bad_request");
-  if (o.confirm && (await promptOnce("Repeat the passphrase: ")) !== first) throw new CliError("the passphrases differ", EXIT.usage, "bad_request");
+/** A secret from `--<flag> FILE`, or prompted twice (when `confirm`) without echo. */
+async function readSecret(file: string | undefined, flag: string, noun: string, label: string, confirm: boolean): Promise<string> {
+  if (file) return readSecretFile(file, flag);
+  const first = await promptOnce(`${label}: `, flag);
+  if (!first) throw new CliError(`the ${noun} is empty`, EXIT.usage, "bad_request");
+  if (confirm && (await promptOnce(`Repeat the ${noun}: `, flag)) !== first) throw new CliError(`the ${noun}s differ`, EXIT.usage, "bad_request");
   return first;
 }
 
+export const readPassphrase = (o: { passphraseFile?: string; confirm: boolean }) => readSecret(o.passphraseFile, "--passphrase-file", "passphrase", "E2EE passphrase", o.confirm);
+
 /** The credential password (password-derived mode): from --password-file, or prompted without echo. */
-export async function readPassword(o: { passwordFile?: string; confirm: boolean }): Promise<string> {
-  if (o.passwordFile) return readSecretFile(o.passwordFile, "--password-file");
-  const first = await promptOnce("Credential password: ", "--password-file");
-  if (!first) throw new CliError("the password is empty", EXIT.usage, "bad_request");
-  if (o.confirm && (await promptOnce("Repeat the password: ", "--password-file")) !== first) throw new CliError("the passwords differ", EXIT.usage, "bad_request");
-  return first;
-}
+export const readPassword = (o: { passwordFile?: string; confirm: boolean }) => readSecret(o.passwordFile, "--password-file", "password", "Credential password", o.confirm);
 
 /** The request header that carries the credential password (base64 of its UTF-8 bytes). */
 export const passwordHeader = (password: string): Record<string, string> => ({ "x-clawkeep-credential-password": Buffer.from(password, "utf8").toString("base64") });

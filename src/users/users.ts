@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createHmac } from "node:crypto";
 import { constantTimeEqual } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
+import { isUniqueViolation } from "../store/meta/errors.js";
 import { rowMacs } from "../keys/row-mac.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB } from "../store/meta/schema.js";
@@ -79,7 +80,7 @@ export function createUserService(deps: {
         await audit.append(trx, { userId: user.id, actor: actor.actor, action: "TokenCreated", target: `token/${tokenId}`, outcome: "success" });
       });
     } catch (e) {
-      if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) throw new ClawkeepError("conflict", "a user with that name already exists");
+      if (isUniqueViolation(e)) throw new ClawkeepError("conflict", "a user with that name already exists");
       throw e;
     }
     await deps.durable();

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { constantTimeEqual, random, wipe } from "../crypto/bytes.js";
 import { ARGON2ID_PARAMS, argon2idRoot, checkParams, passwordKeys, SALT_BYTES, type Argon2Params } from "../crypto/password-kdf.js";
 import { ClawkeepError } from "../errors.js";
+import { isUniqueViolation } from "../store/meta/errors.js";
 import type { AuditLog } from "../audit/log.js";
 import type { DB } from "../store/meta/schema.js";
 import type { Caller } from "./secrets.js";
@@ -80,7 +81,7 @@ export function createCredentialPasswords(deps: {
         await audit.append(trx, { userId: c.userId, actor: c.actor, action: "CredentialPasswordSet", target: "credential-password", outcome: "success", metadata: { kdf: "argon2id", m: p.memoryKib, t: p.iterations, p: p.parallelism } });
       });
     } catch (e) {
-      if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) throw new ClawkeepError("conflict", "a credential password is already set");
+      if (isUniqueViolation(e)) throw new ClawkeepError("conflict", "a credential password is already set");
       throw e;
     }
     await deps.durable();

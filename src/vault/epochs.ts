@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { AuditLog } from "../audit/log.js";
 import { ClawkeepError } from "../errors.js";
+import { isUniqueViolation } from "../store/meta/errors.js";
 import type { Keyring } from "../keys/keyring.js";
 import type { BlobStore } from "../store/blobs/port.js";
 import type { DB } from "../store/meta/schema.js";
@@ -84,7 +85,7 @@ export function createEpochService(deps: EpochDeps) {
       })
       .catch((e: unknown) => {
         if (e instanceof ClawkeepError && e.code === "conflict") return null;
-        if (/UNIQUE|unique|duplicate key/.test(String((e as Error).message))) return null;
+        if (isUniqueViolation(e)) return null;
         throw e;
       });
     if (r) {

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { ClawkeepError } from "../errors.js";
+import { isUniqueViolation } from "../store/meta/errors.js";
 import type { Keyring } from "../keys/keyring.js";
 import type { BlobStore } from "../store/blobs/port.js";
 import type { DB } from "../store/meta/schema.js";
@@ -85,7 +86,6 @@ export function createSecretService(deps: {
 }) {
   const { db, blobs, keyring, audit } = deps;
   const withLock = createKeyedLock();
-  const isConflict = (e: unknown) => /UNIQUE|unique|duplicate key/.test(String((e as Error).message));
   // Another node took the version we computed: wait a little (jittered) and try the next one.
   const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
   const MAX_ATTEMPTS = 50;
@@ -201,7 +201,7 @@ export function createSecretService(deps: {
         // Only when the transaction surely did not commit (a version or epoch race) is our blob
         // surplus. After any other failure the commit may have happened, and deleting the blob
         // could break a committed pointer: it is left for the orphan sweeper instead.
-        if (!(isConflict(e) || e instanceof EpochMoved)) throw e;
+        if (!(isUniqueViolation(e) || e instanceof EpochMoved)) throw e;
         await blobs.delete(key).catch(() => undefined);
         if (attempt >= MAX_ATTEMPTS) throw e;
         await backoff(attempt);
@@ -337,7 +337,7 @@ export function createSecretService(deps: {
         await deps.durable();
         return { version };
       } catch (e) {
-        if (!isConflict(e) || attempt >= MAX_ATTEMPTS) throw e;
+        if (!isUniqueViolation(e) || attempt >= MAX_ATTEMPTS) throw e;
         await backoff(attempt);
       }
     }

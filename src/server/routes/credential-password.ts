@@ -4,6 +4,7 @@ import { ClawkeepError } from "../../errors.js";
 import type { CredentialPasswords } from "../../vault/credential-password.js";
 import type { Caller } from "../../vault/secrets.js";
 import { principal } from "../auth.js";
+import { B64 } from "./secrets.js";
 
 // The password-derived credential mode over HTTP (formats §17). The password travels only in a
 // request header (base64 of its UTF-8 bytes, so any character survives HTTP) or, to set it, in
@@ -11,7 +12,6 @@ import { principal } from "../auth.js";
 
 export const PASSWORD_HEADER = "x-clawkeep-credential-password";
 export const MODE_HEADER = "x-clawkeep-credential-mode";
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** The credential password of this request, if it carries one. */
 export function credentialPassword(req: FastifyRequest): string | undefined {

@@ -9,7 +9,8 @@ import { parseVersion } from "../../vault/names.js";
 import { principal } from "../auth.js";
 
 const PutJson = z.strictObject({ value: z.string(), encoding: z.enum(["utf8", "base64"]).default("utf8") });
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Canonical padded base64 (what Buffer.from(…, "base64") would silently accept otherwise). */
+export const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 type P = { agent: string; name: string };
 
