@@ -23,9 +23,11 @@ export interface GrantInfo {
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
+  /** False for an unrevoked grant whose row MAC does not verify: a forged row, never installed by agents. */
+  verified: boolean;
 }
 
-const info = (r: SupportGrantsTable): GrantInfo => ({ id: r.id, operator: r.operator, publicKey: r.public_key, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at });
+const info = (r: SupportGrantsTable, verified = true): GrantInfo => ({ id: r.id, operator: r.operator, publicKey: r.public_key, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, verified });
 
 type GrantFields = Pick<SupportGrantsTable, "id" | "agent_id" | "user_id" | "operator" | "public_key" | "created_at" | "expires_at">;
 
@@ -95,7 +97,8 @@ export function createSupportAccess(deps: {
   async function list(c: Caller, agentName: string): Promise<GrantInfo[]> {
     const agent = await registry.mine(c, agentName);
     const rows = await db.selectFrom("support_grants").selectAll().where("agent_id", "=", agent.id).orderBy("created_at").execute();
-    return rows.map(info);
+    // A revoked grant's MAC is overwritten on purpose; an active one must verify.
+    return rows.map((r) => info(r, r.revoked_at !== null || macValid(r)));
   }
 
   async function revoke(c: Caller, agentName: string, id: string): Promise<GrantInfo> {

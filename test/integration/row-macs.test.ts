@@ -86,6 +86,10 @@ describe.each(BACKENDS)("row MACs ($name)", (backend) => {
     expect(await grants()).toEqual([]);
     const ev = (await env.rt.audit.list({ limit: 1000 })).filter((e) => e.action === "IntegrityError" && e.metadata.reason === "support_grant_mac_invalid");
     expect(ev.map((e) => e.metadata.grant_id)).toContain("grt_aaaaaaaaaaaaaaaaaaaa");
+    // The owner's listing shows it, marked as not verified, so it does not pass for a real grant.
+    const listed = (await env.app.inject({ method: "GET", url: "/v1/agents/vps-1/support-access", headers: bearer(alice) })).json();
+    expect(listed.grants.find((g: { id: string }) => g.id === "grt_aaaaaaaaaaaaaaaaaaaa")).toMatchObject({ verified: false, revoked_at: null });
+    expect(listed.grants.filter((g: { id: string }) => g.id !== "grt_aaaaaaaaaaaaaaaaaaaa").every((g: { verified: boolean }) => g.verified)).toBe(true);
     await sql("delete from support_grants where id = 'grt_aaaaaaaaaaaaaaaaaaaa'");
   });
 

@@ -19,6 +19,7 @@ interface GrantView {
   public_key: string;
   expires_at: string;
   revoked_at: string | null;
+  verified: boolean;
 }
 
 export function parseDuration(s: string): number {
@@ -45,7 +46,7 @@ export async function ls(name: string, o: { json?: boolean }) {
   const r = json<{ grants: GrantView[] }>(await api(clientEnv(), "GET", `/v1/agents/${enc(name)}/support-access`));
   if (o.json) return out(JSON.stringify(r));
   const now = Date.now();
-  for (const g of r.grants) out(`${g.id}\t${g.operator}\t${g.revoked_at ? "revoked" : Date.parse(g.expires_at) <= now ? "expired" : `until ${g.expires_at}`}`);
+  for (const g of r.grants) out(`${g.id}\t${g.operator}\t${g.revoked_at ? "revoked" : !g.verified ? "FORGED (row MAC invalid; never installed)" : Date.parse(g.expires_at) <= now ? "expired" : `until ${g.expires_at}`}`);
 }
 
 export async function revoke(name: string, id: string, o: { json?: boolean }) {

@@ -19,7 +19,7 @@ const caller = (req: FastifyRequest) => {
 };
 const view = (a: AgentInfo) => ({ agent_id: a.id, name: a.name, status: a.status, created_at: a.createdAt, updated_at: a.updatedAt });
 
-const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt });
+const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt, verified: g.verified });
 
 export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess, erasure: Erasure) {
   app.post("/v1/agents", async (req, reply) => {
