@@ -301,6 +301,23 @@ state
   .passThroughOptions()
   .action(async (cmd, o) => (await import("./commands/state-run.js")).upCmd(cmd, o));
 
+// An OpenClaw gateway on encrypted state (docs/openclaw.md).
+program
+  .command("openclaw")
+  .description("OpenClaw gateway helpers")
+  .command("up")
+  .description("seed 000 boot for an OpenClaw VM: keys, mount or restore, config bootstrap, run the gateway, push until it exits")
+  .option("--local <dir>", "state directory (OPENCLAW_STATE_DIR, default /data/openclaw)")
+  .option("--remote <url>", "file:///path or s3://bucket/prefix (default from S3_BUCKET/S3_PREFIX)")
+  .option("--no-mount", "never try rclone mount; use the sync fallback")
+  .option("--port <port>", "the gateway's port (bootstrap and readiness probe)", "18789")
+  .option("--ready-timeout <seconds>", "how long the gateway may take to answer /health", "120")
+  .option("--write-back <seconds>", "fallback: upload after this many idle seconds", "5")
+  .option("--interval <seconds>", "fallback: full pass every this many seconds", "60")
+  .argument("[cmd...]", "the gateway command (after --; default: openclaw gateway --port PORT)")
+  .passThroughOptions()
+  .action(async (cmd, o) => (await import("./commands/state-run.js")).openclawUpCmd(cmd, o));
+
 // A closed pipe (`clawkeep audit export | head`) is a normal way for a reader to stop.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   if (e.code === "EPIPE") process.exit(EXIT.ok);

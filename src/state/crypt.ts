@@ -164,3 +164,22 @@ export async function getPlain(ctx: StateContext, keys: CryptKeys, o: PlainObjec
 }
 
 export const removePlain = (ctx: StateContext, o: PlainObject) => ctx.remote.delete(o.obj.key);
+
+/**
+ * The boot preflight of `state up`: the remote answers and its names open with these keys,
+ * checked before anything is mounted, restored or written, so a wrong MASTER_KEY or an
+ * unreachable bucket stops the boot with nothing changed anywhere. A `file://` remote that does
+ * not exist yet is a first boot (false); a missing bucket stays an error.
+ */
+export async function preflight(ctx: StateContext): Promise<{ exists: boolean; objects: number }> {
+  try {
+    await ctx.remote.check({ create: false });
+  } catch (e) {
+    if ((e as ClawkeepError).code === "not_found" && ctx.remote.label.startsWith("file://")) return { exists: false, objects: 0 };
+    throw e;
+  }
+  const objs = await listRemote(ctx);
+  const keys = await ctx.keys;
+  const { files } = plainListing(keys, ctx.remote.label, objs, { v: 1, remote: "", keyId: keys.keyId, files: {} });
+  return { exists: true, objects: files.size };
+}

@@ -19,6 +19,12 @@ export interface SyncOptions {
   writeBackMs: number;
   intervalMs: number;
   log: (line: string) => void;
+  /**
+   * Push nothing until release(): `up` with a readiness probe holds every push (the catch-up
+   * pass included) until the command is ready, so a gateway that fails to start leaves the
+   * remote exactly as it was.
+   */
+  hold?: boolean;
 }
 
 const VERIFY_EVERY = 10;
@@ -31,12 +37,27 @@ export class SyncLoop {
   #again = false;
   #stopped = false;
   #passes = 0;
+  #held: boolean;
   lastError: unknown;
 
   constructor(
     private readonly ctx: StateContext,
     private readonly o: SyncOptions,
-  ) {}
+  ) {
+    this.#held = o.hold === true;
+  }
+
+  /** True while pushes are held (see SyncOptions.hold). */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Ends the hold and runs the pass that was held back. */
+  release(): Promise<void> {
+    if (!this.#held) return Promise.resolve();
+    this.#held = false;
+    return this.trigger();
+  }
 
   /** Restore if empty (else push what changed while we were down), then start watching. */
   async start(): Promise<Summary | undefined> {
@@ -51,7 +72,7 @@ export class SyncLoop {
         if ((e as ClawkeepError).code !== "not_found") throw e;
         this.o.log(`nothing to restore: ${this.ctx.remote.label} does not exist yet`);
       }
-    } else await this.#pass(true);
+    } else if (!this.#held) await this.#pass(true); // else release() pushes
     this.#watcher = watch(this.o.local, { recursive: true }, (_ev, name) => {
       const n = String(name ?? "");
       if (n === STATE_DIR || n.startsWith(`${STATE_DIR}/`) || n.endsWith("-shm")) return;
@@ -86,6 +107,7 @@ export class SyncLoop {
   /** Run a pass now, or right after the current one. */
   trigger(): Promise<void> {
     if (this.#stopped && this.#running === undefined) return Promise.resolve();
+    if (this.#held) return Promise.resolve(); // release() runs a full pass
     if (this.#running) {
       this.#again = true;
       return this.#running;
@@ -99,13 +121,17 @@ export class SyncLoop {
     return this.#running;
   }
 
-  /** Stop watching, wait for a running pass, then one final pass. Throws if that fails. */
+  /**
+   * Stop watching, wait for a running pass, then one final pass. Throws if that fails. While
+   * held, nothing is pushed: local changes stay local, for the next boot to push.
+   */
   async flush(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.close();
     clearTimeout(this.#idle);
     clearInterval(this.#interval);
     await this.#running;
+    if (this.#held) return;
     await this.#pass();
     if (this.lastError) throw this.lastError;
   }

@@ -78,3 +78,36 @@ export async function upCmd(cmd: string[], o: { local?: string; remote?: string;
   );
   process.exitCode = code;
 }
+
+// `openclaw up [-- CMD…]`: `state up` for an OpenClaw gateway (docs/openclaw.md). The config is
+// bootstrapped when none exists, the gateway gets OPENCLAW_STATE_DIR and the derived token as
+// OPENCLAW_GATEWAY_TOKEN, and it counts as started once its /health answers.
+export async function openclawUpCmd(cmd: string[], o: { local?: string; remote?: string; mount?: boolean; writeBack?: string; interval?: string; port?: string; readyTimeout?: string }): Promise<void> {
+  const env = stateEnv();
+  const { remoteUrlFrom } = await import("../../state/remote.js");
+  const { up } = await import("../../state/up.js");
+  const oc = await import("../../state/openclaw.js");
+  const port = Number(o.port ?? oc.OPENCLAW_DEFAULT_PORT);
+  if (!Number.isSafeInteger(port) || port < 1 || port > 65_535) throw new ClawkeepError("config_invalid", "--port: 1..65535");
+  const local = needDir(o.local ?? env.OPENCLAW_STATE_DIR ?? "/data/openclaw", env);
+  const code = await up(
+    cmd.length > 0 ? cmd : ["openclaw", "gateway", "--port", String(port)],
+    {
+      local,
+      remote: remoteUrlFrom(o.remote, env),
+      mount: o.mount !== false,
+      writeBackMs: seconds("--write-back", o.writeBack, 5),
+      intervalMs: seconds("--interval", o.interval, 60),
+      log,
+      readyUrl: `http://127.0.0.1:${port}/health`,
+      readyTimeoutMs: seconds("--ready-timeout", o.readyTimeout, 120),
+      childEnv: (token) => ({ OPENCLAW_STATE_DIR: local, ...(token && !env[oc.TOKEN_ENV] ? { [oc.TOKEN_ENV]: token } : {}) }),
+      prepare: async (dir) => {
+        if (await oc.bootstrapOpenclawConfig(dir, port)) log(`Bootstrapped ${oc.OPENCLAW_CONFIG} (gateway token from ${oc.TOKEN_ENV}).`);
+        else log(`Using the existing ${oc.OPENCLAW_CONFIG}.`);
+      },
+    },
+    env,
+  );
+  process.exitCode = code;
+}
