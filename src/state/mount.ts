@@ -76,10 +76,19 @@ export async function mountRclone(confText: string, remote: string, dir: string,
   await writePrivate(conf, confText);
   const port = await freePort();
   const rcPass = randomBytes(24).toString("base64url");
-  const args = ["mount", remote, dir, "--config", conf, "--cache-dir", cacheDir, ...SEED_VFS_FLAGS, "--rc", "--rc-addr", `127.0.0.1:${port}`];
+  // --umask 077: the mount shows plaintext state, so it is the owner's alone (dirs 0700, files
+  // 0600). rclone's mount cannot chmod; OpenClaw sets its state dirs to 0700 and checks the
+  // result, which only holds when the mount already shows that mode.
+  const args = ["mount", remote, dir, "--config", conf, "--cache-dir", cacheDir, ...SEED_VFS_FLAGS, "--umask", "077", "--rc", "--rc-addr", `127.0.0.1:${port}`];
   // rclone reads RCLONE_* variables as flags; the crypt overrides are already in the config.
   const childEnv: NodeJS.ProcessEnv = { ...env, RCLONE_RC_USER: "clawkeep", RCLONE_RC_PASS: rcPass };
   for (const k of ["MASTER_KEY", "MASTER_KEY_FILE", "RCLONE_CRYPT_PASSWORD", "RCLONE_CRYPT_PASSWORD2"]) delete childEnv[k];
+  // rclone's S3 client refuses to start with AWS_CA_BUNDLE set ("unsupported transport",
+  // rclone 1.60): the bundle is handed over as rclone's own --ca-cert instead.
+  if (childEnv.AWS_CA_BUNDLE) {
+    args.push("--ca-cert", childEnv.AWS_CA_BUNDLE);
+    delete childEnv.AWS_CA_BUNDLE;
+  }
   const proc = spawn("rclone", args, { stdio: ["ignore", "ignore", "pipe"], env: childEnv });
   let err = "";
   proc.stderr?.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));

@@ -21,6 +21,10 @@ export function openclawConfig(port: number): Record<string, unknown> {
       // Loopback only: Clawkeep's proxy (or an operator's tunnel) is the way in.
       bind: "loopback",
       auth: { mode: "token", token: `\${${TOKEN_ENV}}` },
+      // OpenClaw's OpenAI-compatible HTTP surface: what Clawkeep's pass-through carries for a
+      // chat turn (the proxy adds the gateway token as a bearer header; the WebSocket protocol
+      // wants it inside its connect frame instead, which a pass-through does not rewrite).
+      http: { endpoints: { chatCompletions: { enabled: true } } },
     },
   };
 }
@@ -56,10 +60,10 @@ export async function bootstrapOpenclawConfig(stateDir: string, port: number): P
 }
 
 /**
- * Polls `url` until it answers 2xx. Resolves true when ready, false if `exited` settles first
- * (the gateway failed to start) or `timeoutMs` passes.
+ * Polls `url` until it answers 2xx: "ready", or "exited" if `exited` settles first (the
+ * gateway failed to start), or "timeout" once `timeoutMs` passes.
  */
-export async function waitReady(url: string, exited: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+export async function waitReady(url: string, exited: Promise<unknown>, timeoutMs: number): Promise<"ready" | "exited" | "timeout"> {
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + timeoutMs;
@@ -67,11 +71,11 @@ export async function waitReady(url: string, exited: Promise<unknown>, timeoutMs
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await r.body?.cancel();
-      if (r.ok) return !gone;
+      if (r.ok && !gone) return "ready";
     } catch {
       /* not listening yet */
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return false;
+  return gone ? "exited" : "timeout";
 }

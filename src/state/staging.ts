@@ -44,7 +44,7 @@ export function localTarget(root: string, p: string, kind: Kind): string {
   return path.join(root, kind === "link" ? p.slice(0, -LINK_SUFFIX.length) : p);
 }
 
-async function applyOne(root: string, s: Staged): Promise<void> {
+async function applyOne(root: string, s: Staged, incoming: Set<string>): Promise<void> {
   const to = localTarget(root, s.path, s.kind);
   const exists = await lstat(s.file).catch(() => undefined);
   if (!exists) return; // already moved by an earlier, interrupted commit
@@ -53,7 +53,9 @@ async function applyOne(root: string, s: Staged): Promise<void> {
   if (cur?.isDirectory()) await rm(to, { recursive: true });
   if (s.kind === "sqlite") {
     // A stale WAL next to the restored database would be replayed into it: drop the sidecars.
-    for (const side of SQLITE_SIDECARS) await rm(to + side, { force: true });
+    // One that arrives in this same pull stays: a raw writer (an rclone mount) put the
+    // database and its WAL on the remote together, and the WAL holds committed pages.
+    for (const side of SQLITE_SIDECARS) if (!incoming.has(s.path + side)) await rm(to + side, { force: true });
   }
   if (s.kind === "link") {
     const target = await readFile(s.file, "utf8");
@@ -82,7 +84,8 @@ export async function applyJournal(root: string): Promise<boolean> {
   } catch {
     return false;
   }
-  for (const s of j.staged) await applyOne(root, s);
+  const incoming = new Set(j.staged.map((s) => s.path));
+  for (const s of j.staged) await applyOne(root, s, incoming);
   for (const d of j.deletions) await rm(d, { force: true });
   await rm(stagingDir(root), { recursive: true, force: true });
   await rm(journalFile(root), { force: true });

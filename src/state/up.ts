@@ -21,6 +21,8 @@ export interface UpOptions {
   local: string;
   remote: string | undefined;
   mount: boolean;
+  /** Why the mount is not tried when `mount` is false (default: "disabled by --no-mount"). */
+  noMountReason?: string;
   writeBackMs: number;
   intervalMs: number;
   log: (s: string) => void;
@@ -64,9 +66,9 @@ export async function up(cmd: string[], o: UpOptions, env: NodeJS.ProcessEnv): P
       o.log(remoteLine(o.remote));
       ctx = await openState(o.remote, env);
       const seen = await preflight(ctx); // throws on a wrong key or an unreachable bucket
-      o.log(seen.exists ? `State remote holds ${seen.objects} objects; keys match.` : "State remote is empty: first boot.");
+      o.log(seen.exists && seen.objects > 0 ? `State remote holds ${seen.objects} objects; keys match.` : "State remote is empty: first boot.");
       await mkdir(o.local, { recursive: true });
-      const why = o.mount ? fuseUnavailable() : "disabled by --no-mount";
+      const why = o.mount ? fuseUnavailable() : (o.noMountReason ?? "disabled by --no-mount");
       if (why === undefined) {
         o.log("Attempting FUSE mount...");
         try {
@@ -102,11 +104,20 @@ export async function up(cmd: string[], o: UpOptions, env: NodeJS.ProcessEnv): P
   });
   let ready = o.readyUrl === undefined;
   if (o.readyUrl !== undefined) {
-    ready = await waitReady(o.readyUrl, exited, o.readyTimeoutMs ?? 120_000);
+    const timeoutMs = o.readyTimeoutMs ?? 120_000;
+    const seen = await waitReady(o.readyUrl, exited, timeoutMs);
+    ready = seen === "ready";
     if (ready) {
       o.log(`Gateway ready (${o.readyUrl}).`);
       await loop?.release();
-    } else o.log("The command exited (or never answered) before it was ready: nothing of this boot is pushed.");
+    } else if (seen === "exited") o.log(mount ? "The command exited before it was ready (on a mount its writes go to the remote as they happen)." : "The command exited before it was ready: nothing of this boot is pushed.");
+    else {
+      // A gateway that never answers would otherwise hold the boot (and its lock) forever.
+      o.log(`The command did not answer ${o.readyUrl} within ${Math.round(timeoutMs / 1000)} s: stopping it${mount ? "" : "; nothing of this boot is pushed"}.`);
+      child.kill("SIGTERM");
+      const hard = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      void exited.then(() => clearTimeout(hard));
+    }
   }
   const code = await exited;
   for (const [s, h] of handlers) process.off(s, h);

@@ -3,6 +3,7 @@
 // MASTER_KEY and with only RCLONE_CRYPT_PASSWORD (rclone's default salt). rclone's config comes
 // from `clawkeep state rclone-config`, so that command is checked as well. Mandatory in CI.
 import { copyFileSync, mkdirSync, rmSync, statSync } from "node:fs";
+import Database from "better-sqlite3";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { obscure } from "../../src/crypto/rclone/index.js";
@@ -106,6 +107,36 @@ describe.skipIf(SKIP)("state push/pull interop with rclone", () => {
         const plainFile = treeDigest(path.dirname(path.join(VECTOR_DIR, f.plain_file))).get(path.basename(f.plain_file));
         expect(got.get(f.plain_path), f.plain_path).toBe(plainFile);
       }
+    }
+  });
+
+  // What an rclone mount leaves on the remote for a live WAL database: the main file and its
+  // -wal (and -shm) as raw files. Committed rows that are only in the WAL must survive a pull.
+  it("pulls a live WAL database that rclone copied raw, with the rows only its WAL holds", async () => {
+    const dir = path.join(work, "raw-wal");
+    const src = path.join(dir, "src");
+    mkdirSync(path.join(src, "state"), { recursive: true });
+    const db = new Database(path.join(src, "state", "app.sqlite"));
+    db.pragma("journal_mode = WAL");
+    db.pragma("wal_autocheckpoint = 0");
+    db.exec("CREATE TABLE t (v TEXT)");
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    for (let i = 0; i < 50; i++) db.prepare("INSERT INTO t VALUES (?)").run(`row-${i}`);
+    expect(statSync(path.join(src, "state", "app.sqlite-wal")).size).toBeGreaterThan(0);
+    const env = { MASTER_KEY: "state-interop-raw-wal", RCLONE_CRYPT_PASSWORD: "", RCLONE_CRYPT_PASSWORD2: "" };
+    const url = `file://${dir}/enc`;
+    const conf = path.join(dir, "r.conf");
+    expect((await runCli(["state", "rclone-config", "--remote", url, "--output", conf], { env })).code).toBe(0);
+    await rclone(conf, ["copy", src, "state-crypt:"], rcloneEnv(dir));
+    db.close();
+    const r = await runCli(["state", "pull", "--local", path.join(dir, "out"), "--remote", url], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const back = new Database(path.join(dir, "out", "state", "app.sqlite"), { readonly: true });
+    try {
+      expect(back.pragma("integrity_check", { simple: true })).toBe("ok");
+      expect(back.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 50 });
+    } finally {
+      back.close();
     }
   });
 });

@@ -95,7 +95,11 @@ export async function openclawUpCmd(cmd: string[], o: { local?: string; remote?:
     {
       local,
       remote: remoteUrlFrom(o.remote, env),
-      mount: o.mount !== false,
+      // OpenClaw 2026.9 checks that a file keeps its inode across its own atomic writes, which
+      // rclone's FUSE mount does not promise: its gateway refuses to start there (measured,
+      // docs/openclaw.md). So the sync fallback is the default here, and --mount opts in.
+      mount: o.mount === true,
+      noMountReason: o.mount === false ? undefined : "OpenClaw refuses an rclone mount as its state dir; --mount tries anyway",
       writeBackMs: seconds("--write-back", o.writeBack, 5),
       intervalMs: seconds("--interval", o.interval, 60),
       log,
