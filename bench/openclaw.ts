@@ -9,7 +9,7 @@
 // (--openssl-legacy-provider: s3rver's listing tokens use DES; see vitest.config.ts.)
 // BENCH_BOOTS (default 3) boots per row, BENCH_TURNS (default 100) chat turns per path.
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { startModelServer } from "../test/helpers/model-server.js";
