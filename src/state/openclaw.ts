@@ -12,6 +12,12 @@ import path from "node:path";
 export const OPENCLAW_CONFIG = "openclaw.json";
 export const OPENCLAW_DEFAULT_PORT = 18789;
 export const TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN";
+/**
+ * What OpenClaw rebuilds by itself: `cache/` (its Control UI assets, ~55 MB of the ~57 MB a
+ * fresh state dir holds) and `tmp/` (lock files, which would be stale on another VM anyway).
+ * Checked: a state dir without them boots with its sessions, memory and config intact.
+ */
+export const OPENCLAW_UNSYNCED = ["cache", "tmp"] as const;
 
 export function openclawConfig(port: number): Record<string, unknown> {
   return {

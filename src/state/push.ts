@@ -23,6 +23,8 @@ export interface PushOptions {
   progress: Progress;
   /** Stat every object of a directory remote, even those the manifest vouches for. */
   verifyRemote?: boolean;
+  /** Top-level directories not synced (see scanLocal). */
+  exclude?: readonly string[];
 }
 
 /** Files up to this size are read, encrypted and stored in one piece, without streams. */
@@ -40,7 +42,7 @@ export async function push(ctx: StateContext, o: PushOptions): Promise<Summary> 
   // stat on a directory remote (unless verifyRemote) — see docs/state.md for the trade-off.
   const raw = await loadManifest(o.local, ctx.remote.label);
   const dirs: LocalDirs = { all: new Set(), empty: [] };
-  const local = await scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined), dirs);
+  const local = await scanLocal(o.local, (p, sig) => (raw.files[p]?.sig === sig ? raw.files[p]?.kind : undefined), dirs, o.exclude);
   const unchanged = new Map<string, string>();
   const byEnc = new Map<string, string>();
   for (const p in raw.files) {

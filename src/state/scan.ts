@@ -52,7 +52,11 @@ export interface LocalDirs {
   empty: string[];
 }
 
-export async function scanLocal(dir: string, known: KnownKind = () => undefined, dirs?: LocalDirs): Promise<Map<string, LocalEntry>> {
+/**
+ * `exclude`: top-level directory names left out of the sync (a gateway's regenerable caches and
+ * lock files): never scanned, so never pushed, and with `delete` their remote copies go.
+ */
+export async function scanLocal(dir: string, known: KnownKind = () => undefined, dirs?: LocalDirs, exclude: readonly string[] = []): Promise<Map<string, LocalEntry>> {
   const root = path.resolve(dir); // no trailing slash: paths below are built by concatenation
   const raw = new Map<string, { abs: string; size: number; mtimeMs: number; link?: string }>();
   // Paths with a file named like one of their SQLite sidecars beside them.
@@ -67,7 +71,7 @@ export async function scanLocal(dir: string, known: KnownKind = () => undefined,
     let any = false;
     const prefix = rel === "" ? "" : `${rel}/`;
     for (const e of readdirSync(rel === "" ? root : `${root}/${rel}`, { withFileTypes: true })) {
-      if (rel === "" && e.name === STATE_DIR) continue;
+      if (rel === "" && (e.name === STATE_DIR || (exclude.includes(e.name) && e.isDirectory()))) continue;
       const p = prefix + e.name;
       const abs = `${root}/${p}`;
       if (e.isDirectory()) {

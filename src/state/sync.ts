@@ -25,6 +25,8 @@ export interface SyncOptions {
    * remote exactly as it was.
    */
   hold?: boolean;
+  /** Top-level directories not synced (see scanLocal). */
+  exclude?: readonly string[];
 }
 
 const VERIFY_EVERY = 10;
@@ -76,6 +78,7 @@ export class SyncLoop {
     this.#watcher = watch(this.o.local, { recursive: true }, (_ev, name) => {
       const n = String(name ?? "");
       if (n === STATE_DIR || n.startsWith(`${STATE_DIR}/`) || n.endsWith("-shm")) return;
+      if (this.o.exclude?.some((x) => n === x || n.startsWith(`${x}/`))) return;
       clearTimeout(this.#idle);
       this.#idle = setTimeout(() => this.trigger(), this.o.writeBackMs);
     });
@@ -85,7 +88,7 @@ export class SyncLoop {
   }
 
   #opts() {
-    return { local: this.o.local, delete: this.o.delete, transfers: this.o.transfers, progress: createProgress("quiet") };
+    return { local: this.o.local, delete: this.o.delete, transfers: this.o.transfers, progress: createProgress("quiet"), exclude: this.o.exclude };
   }
 
   async #pass(verifyRemote = false): Promise<void> {

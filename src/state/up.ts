@@ -33,6 +33,8 @@ export interface UpOptions {
   /** CMD is ready once this answers 2xx; until then nothing is pushed. */
   readyUrl?: string;
   readyTimeoutMs?: number;
+  /** Top-level directories of the state dir the sync fallback leaves out (see scanLocal). */
+  exclude?: readonly string[];
 }
 
 const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
@@ -79,7 +81,7 @@ export async function up(cmd: string[], o: UpOptions, env: NodeJS.ProcessEnv): P
         }
       } else o.log(`FUSE mount not possible (${why}); using the sync fallback.`);
       if (!mount) {
-        loop = new SyncLoop(ctx, { local: o.local, delete: true, transfers: 4, writeBackMs: o.writeBackMs, intervalMs: o.intervalMs, log: o.log, hold: o.readyUrl !== undefined });
+        loop = new SyncLoop(ctx, { local: o.local, delete: true, transfers: 4, writeBackMs: o.writeBackMs, intervalMs: o.intervalMs, log: o.log, hold: o.readyUrl !== undefined, exclude: o.exclude });
         await loop.start();
       }
     }

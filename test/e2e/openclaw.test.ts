@@ -284,6 +284,10 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
         db.close();
       }
     }
+    // What OpenClaw rebuilds by itself is not kept: its Control UI cache and its lock files.
+    expect(existsSync(path.join(copy, "cache"))).toBe(false);
+    expect(existsSync(path.join(copy, "tmp"))).toBe(false);
+    expect(existsSync(path.join(local, "cache"))).toBe(true);
     configBytes = readFileSync(path.join(copy, "openclaw.json"));
     expect(configBytes.toString()).toContain("vendor/echo-1");
     expect(canaryHits([OPENAI_KEY, gatewayToken, MASTER_KEY], filesBelow(copy))).toEqual([]);

@@ -103,6 +103,7 @@ export async function openclawUpCmd(cmd: string[], o: { local?: string; remote?:
       writeBackMs: seconds("--write-back", o.writeBack, 5),
       intervalMs: seconds("--interval", o.interval, 60),
       log,
+      exclude: oc.OPENCLAW_UNSYNCED,
       readyUrl: `http://127.0.0.1:${port}/health`,
       readyTimeoutMs: seconds("--ready-timeout", o.readyTimeout, 120),
       childEnv: (token) => ({ OPENCLAW_STATE_DIR: local, ...(token && !env[oc.TOKEN_ENV] ? { [oc.TOKEN_ENV]: token } : {}) }),
