@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, writeSync, fsyncSync, unlinkSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, writeSync, fsyncSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config } from "./config.js";
@@ -163,6 +163,9 @@ export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 // already exists.
 export async function bootstrapAdmin(rt: Runtime): Promise<string | null> {
   if (await rt.users.hasAdmin()) return null;
+  // Before the user exists: a token that cannot be written is a token lost. With PostgreSQL
+  // nothing else has needed the data dir yet, so it may not exist.
+  mkdirSync(rt.config.dataDir, { recursive: true, mode: 0o700 });
   let token: string;
   try {
     ({ token } = await rt.users.createUser({ userId: null, actor: "system" }, "admin", { admin: true }));

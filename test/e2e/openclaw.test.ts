@@ -179,6 +179,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
     expect(cfg).not.toContain(gatewayToken);
     expect(out).not.toContain(gatewayToken);
     expect(out).not.toContain(MASTER_KEY);
+    expect(out).not.toContain("NodeVersionSupportWarning"); // the AWS SDK's Node 20 notice is not for users
     expect(await vm.stop()).toBe(0);
     expect(vm.output()).toContain("State flushed.");
   }, 180_000);
