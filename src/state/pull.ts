@@ -149,7 +149,7 @@ async function stageOne(ctx: StateContext, keys: CryptKeys, o: PullOptions, r: P
       const ok = await integrityCheck(file);
       if (ok !== "ok") throw new ClawkeepError("integrity_error", `restored SQLite database ${r.path} fails integrity_check: ${ok.slice(0, 200)}`);
     }
-    if (mtimeMs !== undefined && kind !== "link") await utimes(file, new Date(mtimeMs), new Date(mtimeMs));
+    if (mtimeMs !== undefined && kind !== "link") await utimes(file, mtimeMs / 1000, mtimeMs / 1000); // seconds: a Date would cut to the millisecond
     return { path: r.path, version: r.obj.version, file, kind, mtimeMs };
   } catch (e) {
     await rm(file, { force: true });

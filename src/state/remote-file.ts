@@ -137,7 +137,7 @@ export class FileRemote implements Remote {
     const abs = path.join(this.root, key);
     const dir = path.dirname(abs);
     const tmp = path.join(dir, `.${TMP_PREFIX}${(tmpSeq++).toString(36)}${PARTIAL_SUFFIX}`);
-    const t = new Date(mtimeMs);
+    const t = mtimeMs / 1000; // seconds, not a Date: a Date would cut the mtime to the millisecond
     // A stream cannot be replayed after a failed open, so its directory is always made sure of.
     await this.#ensureDir(dir, !(body instanceof Uint8Array));
     try {
@@ -157,7 +157,7 @@ export class FileRemote implements Remote {
   // thread-pool round trip of each async call costs several times the system call itself, and
   // that per-file overhead is what limits many-small-files throughput. The caller yields to
   // the event loop between files.
-  async #putSmall(dir: string, tmp: string, abs: string, body: Uint8Array, t: Date): Promise<string> {
+  async #putSmall(dir: string, tmp: string, abs: string, body: Uint8Array, t: number): Promise<string> {
     let fd: number;
     try {
       fd = openSync(tmp, "wx");

@@ -61,7 +61,7 @@ async function applyOne(root: string, s: Staged, incoming: Set<string>): Promise
     const target = await readFile(s.file, "utf8");
     const tmp = path.join(path.dirname(to), `.${randomBytes(6).toString("hex")}.clawkeep-link`);
     await symlink(target, tmp);
-    if (s.mtimeMs !== undefined) await lutimes(tmp, new Date(s.mtimeMs), new Date(s.mtimeMs)).catch(() => undefined);
+    if (s.mtimeMs !== undefined) await lutimes(tmp, s.mtimeMs / 1000, s.mtimeMs / 1000).catch(() => undefined);
     await rename(tmp, to);
     await unlink(s.file);
     return;

@@ -2,7 +2,7 @@
 // and over S3 (s3rver, with rclone's own s3 backend in path style), with password2 derived from
 // MASTER_KEY and with only RCLONE_CRYPT_PASSWORD (rclone's default salt). rclone's config comes
 // from `clawkeep state rclone-config`, so that command is checked as well. Mandatory in CI.
-import { copyFileSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import Database from "better-sqlite3";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ const KEYS = {
 };
 
 describe.skipIf(SKIP)("state push/pull interop with rclone", () => {
+  const LARGE_MTIME_S = 1765000000.1239996;
   let work: string;
   let plain: string;
   let s3: S3Server;
@@ -31,6 +32,10 @@ describe.skipIf(SKIP)("state push/pull interop with rclone", () => {
     work = tempDir("ck-state-interop-");
     plain = path.join(work, "plain");
     makeTree(plain);
+    // 0.9996 ms past a millisecond: a restore that cuts the mtime to whole milliseconds (or
+    // rounds it through a Date) is caught here on every machine, not only where the kernel's
+    // clock happens to stamp files with such fractions.
+    utimesSync(path.join(plain, "large.bin"), LARGE_MTIME_S, LARGE_MTIME_S);
     s3 = await startS3("ck-state");
   });
   afterAll(async () => {
@@ -74,7 +79,8 @@ describe.skipIf(SKIP)("state push/pull interop with rclone", () => {
         const restored = path.join(dir, "restored");
         await cli(["pull", "--local", restored, "--remote", url("theirs")]);
         expect(treeDigest(restored)).toEqual(treeDigest(plain));
-        expect(Math.abs(statSync(path.join(restored, "large.bin")).mtimeMs - statSync(path.join(plain, "large.bin")).mtimeMs)).toBeLessThan(1);
+        // Microseconds survive both ways (rclone keeps nanoseconds; a double of seconds keeps ~0.2 µs).
+        expect(Math.abs(statSync(path.join(restored, "large.bin")).mtimeMs - statSync(path.join(plain, "large.bin")).mtimeMs)).toBeLessThan(0.01);
 
         // Names are deterministic: both sides must have produced the same encrypted layout.
         if (kind === "file") expect(rawNames(path.join(dir, "ours"))).toEqual(rawNames(path.join(dir, "theirs")));
