@@ -39,6 +39,7 @@ const INFO = {
   agentSecret: "clawkeep/agent-secret/v1",
   token: "clawkeep/token/v1",
   row: "clawkeep/row-mac/v1",
+  ticket: "clawkeep/ticket/v1",
 } as const;
 const hkdf = (info: string): Buffer => Buffer.from(hkdfSync("sha256", MASTER, Buffer.alloc(0), info, 32));
 const KEK = hkdf(INFO.kek);
@@ -49,9 +50,10 @@ const KEY_ID = hkdf(INFO.keyId).subarray(0, 8).toString("hex");
 type SecretCtx = { kind: "secret"; user: string; agent: string; name: string; version: number; epoch: number; blobId: string };
 type DekCtx = { kind: "dek"; user: string; epoch: number };
 type PasswordCtx = { kind: "password-secret"; user: string; agent: string; name: string; version: number };
-type Ctx = SecretCtx | DekCtx | PasswordCtx;
+type SigningKeyCtx = { kind: "signing-key"; user: string; identityId: string; curve: string };
+type Ctx = SecretCtx | DekCtx | PasswordCtx | SigningKeyCtx;
 
-const header = (ctx: Ctx): Buffer => Buffer.from([0x43, 0x4b, { secret: 0x53, dek: 0x44, "password-secret": 0x50 }[ctx.kind], 0x01]);
+const header = (ctx: Ctx): Buffer => Buffer.from([0x43, 0x4b, { secret: 0x53, dek: 0x44, "password-secret": 0x50, "signing-key": 0x4b }[ctx.kind], 0x01]);
 
 function aad(ctx: Ctx): Buffer {
   const items =
@@ -59,7 +61,9 @@ function aad(ctx: Ctx): Buffer {
       ? ["clawkeep/secret/v1", ctx.user, ctx.agent, ctx.name, String(ctx.version), String(ctx.epoch), ctx.blobId]
       : ctx.kind === "password-secret"
         ? ["clawkeep/password-secret/v1", ctx.user, ctx.agent, ctx.name, String(ctx.version)]
-        : ["clawkeep/dek/v1", ctx.user, String(ctx.epoch)];
+        : ctx.kind === "signing-key"
+          ? ["clawkeep/signing-key/v1", ctx.user, ctx.identityId, ctx.curve]
+          : ["clawkeep/dek/v1", ctx.user, String(ctx.epoch)];
   const out: Buffer[] = [header(ctx)];
   for (const s of items) {
     const b = Buffer.from(s, "utf8");
@@ -170,6 +174,43 @@ function rowMacVector(): Vector {
     user_mac: mac(`clawkeep/user-row/v1\n${user.id}\n${user.name}\n${user.is_admin}`),
     grant,
     grant_mac: mac(`clawkeep/support-grant/v1\n${grant.id}\n${grant.agent_id}\n${grant.user_id}\n${grant.operator}\n${grant.public_key}\n${grant.created_at}\n${grant.expires_at}`),
+  };
+}
+
+// ---- Signer: sealed keys, sign tickets, identity rows (formats §19, §20) ---------------------
+function signerVector(): Vector {
+  const identityId = "idn_00112233445566778899";
+  const privateKey = seq(0x01, 32);
+  const ctx: SigningKeyCtx = { kind: "signing-key", user: USER, identityId, curve: "secp256k1" };
+  const env = sealWith(hkdf(INFO.seal), seq(0x50, 12), privateKey, ctx);
+  // The seed's worker format under an explicit WORKER_SEALING_KEY: {iv}:{ciphertext+tag}, base64,
+  // the plaintext being the key's hex.
+  const workerKey = seq(0xc0, 32);
+  const iv = seq(0x70, 12);
+  const c = createCipheriv("aes-256-gcm", workerKey, iv, { authTagLength: 16 });
+  const ct = Buffer.concat([c.update(Buffer.from(hex(privateKey), "utf8")), c.final(), c.getAuthTag()]);
+  const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const claims = { sub: identityId, uid: USER, knd: "eip191", ph: "aa".repeat(32), vh: "bb".repeat(32), jti: "AAECAwQFBgcICQoLDA0ODw", iat: 1767225600, exp: 1767225900 };
+  const body = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url(claims)}`;
+  const ticket = `${body}.${createHmac("sha256", hkdf(INFO.ticket)).update(body).digest("base64url")}`;
+  const row = { id: identityId, user_id: USER, agent_id: null, curve: "secp256k1", public_key: "04…", address: "0x…", allow_blind: 0 };
+  const rowInput = `clawkeep/identity-row/v1\n${row.id}\n${row.user_id}\n\n${row.curve}\n${row.public_key}\n${row.address}\n${row.allow_blind}`;
+  return {
+    format: "clawkeep signer v1: sealed key ck-sk1, seed worker format, sign ticket, identity row MAC",
+    description: "A secp256k1 private key (bytes 0x01..0x20) sealed for identity idn_00112233445566778899 under the seal purpose key of the fixed master key (nonce 0x50..0x5b), the same key in the seed's worker format under WORKER_SEALING_KEY c0c1…df (IV 0x70..0x7b), a sign ticket under the ticket purpose key, and the MAC of an identity row.",
+    expect: "ok",
+    private_key_hex: hex(privateKey),
+    context: ctx,
+    seal_key_hex: hex(hkdf(INFO.seal)),
+    key_id: KEY_ID,
+    sealed_ck_sk1: `ck-sk1.${KEY_ID}.${env.toString("base64url")}`,
+    worker_sealing_key_hex: hex(workerKey),
+    sealed_worker_v0: `${iv.toString("base64")}:${ct.toString("base64")}`,
+    ticket_key_hex: hex(hkdf(INFO.ticket)),
+    ticket_claims: claims,
+    ticket,
+    identity_row: row,
+    identity_row_mac: createHmac("sha256", hkdf(INFO.row)).update(rowInput).digest("hex"),
   };
 }
 
@@ -326,6 +367,7 @@ export function buildVectors(): Record<string, Vector> {
     },
     "row-macs": rowMacVector(),
     "password-mode": passwordModeVector(),
+    signer: signerVector(),
     "blob-key": {
       format: "blob key v1",
       description: "Where the ciphertext of secret-envelope-ok lives in the blob store.",

@@ -187,6 +187,28 @@ export const SETTINGS = {
     schema: int(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024),
     doc: "Largest WebSocket message relayed; a bigger one closes the connection with 1009.",
   },
+  signerMode: {
+    env: "SIGNER_MODE",
+    schema: z.enum(["worker"]).default("worker"),
+    doc: "Signer backend (seed 003). `worker`: private keys sealed AES-256-GCM in the meta store under WORKER_SEALING_KEY, or the master key's `clawkeep/seal/v1` purpose key when that is unset. The seed's `enclave` mode (a separate signer process) is not built yet.",
+  },
+  workerSealingKey: {
+    env: "WORKER_SEALING_KEY",
+    schema: z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, "must be 32 bytes of hex (openssl rand -hex 32)").optional(),
+    secret: true,
+    doc: "Worker mode: the AES-256 key (64 hex characters) that seals identity keys. Unset: a key derived from the master key. Keys sealed under another key are opened by `POST /v1/identities/:id/restore` only if this signer holds that key.",
+  },
+  ticketSigningSecret: {
+    env: "TICKET_SIGNING_SECRET",
+    schema: z.string().min(32, "must be at least 32 characters").optional(),
+    secret: true,
+    doc: "HMAC key of sign tickets (JWT HS256). Unset: a key derived from the master key (`clawkeep/ticket/v1`). Every node must share it.",
+  },
+  ticketTtlSeconds: {
+    env: "TICKET_TTL_SECONDS",
+    schema: int(10, 3600).default(300),
+    doc: "How long a sign ticket from sign-intent stays valid; it is single use in any case.",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -233,6 +255,10 @@ export interface Config {
   proxyHealthPath: string;
   proxyWsHighWaterBytes: number;
   proxyWsMaxPayloadBytes: number;
+  signerMode: Parsed["signerMode"];
+  workerSealingKey: Redacted<string> | undefined;
+  ticketSigningSecret: Redacted<string> | undefined;
+  ticketTtlSeconds: number;
   logLevel: Parsed["logLevel"];
 }
 
@@ -288,5 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     masterKey: p.masterKey === undefined ? undefined : new Redacted(p.masterKey),
     previousMasterKeys: p.previousMasterKeys === undefined ? undefined : new Redacted(p.previousMasterKeys),
     metricsToken: p.metricsToken === undefined ? undefined : new Redacted(p.metricsToken),
+    workerSealingKey: p.workerSealingKey === undefined ? undefined : new Redacted(p.workerSealingKey),
+    ticketSigningSecret: p.ticketSigningSecret === undefined ? undefined : new Redacted(p.ticketSigningSecret),
   };
 }

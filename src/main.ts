@@ -23,6 +23,8 @@ import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
 import { createSupportAccess, grantRowMac } from "./agents/support.js";
 import { createProxyService } from "./proxy/service.js";
+import { createSigner } from "./signer/identities.js";
+import { sealingKeyId, type SealingKey } from "./signer/sealed-key.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
 // services together. Everything else receives its dependencies.
@@ -40,6 +42,17 @@ export function openBlobStore(url: string, env: NodeJS.ProcessEnv = process.env)
 export const migrationContext = (rowKey: Buffer): MigrationContext => ({
   rowMac: { user: (r) => userRowMac(rowKey, r), grant: (r) => grantRowMac(rowKey, r) },
 });
+
+/**
+ * Worker-mode sealing keys, primary first: WORKER_SEALING_KEY when set, then the master keys'
+ * `clawkeep/seal/v1` keys, which keep opening what they sealed (restore reseals it).
+ */
+function sealingKeys(config: Config, derived: SealingKey[]): SealingKey[] {
+  const raw = config.workerSealingKey?.unwrap();
+  if (!raw) return derived;
+  const key = Buffer.from(raw.replace(/^0x/, ""), "hex");
+  return [{ keyId: sealingKeyId(key), key }, ...derived];
+}
 
 export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
   const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
@@ -122,6 +135,17 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     },
   });
   forgetProxyCaches = (userId) => proxy.forget(userId);
+  const signer = createSigner({
+    db: meta.db,
+    durable,
+    audit,
+    singleUse,
+    rowKeys: keys.rowKeys,
+    sealingKeys: sealingKeys(config, keys.sealKeys),
+    ticketKeys: [config.ticketSigningSecret ? Buffer.from(config.ticketSigningSecret.unwrap(), "utf8") : keys.ticketKey],
+    ticketTtlSeconds: config.ticketTtlSeconds,
+    agentId: async (c, name) => (await agents.mine(c, name)).id,
+  });
   wipe(master.key);
   return {
     config,
@@ -141,6 +165,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     agentAccess,
     support,
     proxy,
+    signer,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();

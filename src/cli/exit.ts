@@ -20,10 +20,12 @@ export function exitCodeFor(code: string | undefined): number {
     case "unsupported_media_type":
     case "credential_password_not_set":
     case "invalid_gateway_url":
+    case "payload_invalid":
       return EXIT.usage;
     case "not_found":
     case "agent_not_registered":
     case "gateway_not_set":
+    case "identity_destroyed":
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":
@@ -35,8 +37,14 @@ export function exitCodeFor(code: string | undefined): number {
     case "agent_disabled":
     case "credential_password_required":
     case "credential_password_invalid":
+    case "blind_signing_refused":
+    case "ticket_invalid":
+    case "ticket_expired":
+    case "ticket_replayed":
+    case "ticket_mismatch":
       return EXIT.auth;
     case "integrity_error":
+    case "key_backup_missing":
       return EXIT.integrity;
     case "unavailable":
       return EXIT.unreachable;

@@ -3,7 +3,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 // Versioned AES-256-GCM envelope (NIST SP 800-38D), specified in docs/formats.md.
 //
 //   header (4) = "C" "K" kind version      kind: 'S' secret value, 'D' wrapped DEK, 'A' agent secret,
-//                                          'P' password-mode value (sealed inside an 'S')
+//                                          'P' password-mode value (sealed inside an 'S'),
+//                                          'K' signer private key
 //   nonce  (12) random, chosen here — callers never pick nonces
 //   ct || tag(16)
 //
@@ -15,10 +16,17 @@ export type AadContext =
   | { kind: "secret"; user: string; agent: string; name: string; version: number; epoch: number; blobId: string }
   | { kind: "dek"; user: string; epoch: number }
   | { kind: "agent-secret"; user: string; agentId: string; generation: number }
-  | { kind: "password-secret"; user: string; agent: string; name: string; version: number };
+  | { kind: "password-secret"; user: string; agent: string; name: string; version: number }
+  | { kind: "signing-key"; user: string; identityId: string; curve: string };
 
-const KIND_BYTE = { secret: 0x53, dek: 0x44, "agent-secret": 0x41, "password-secret": 0x50 } as const;
-const LABEL = { secret: "clawkeep/secret/v1", dek: "clawkeep/dek/v1", "agent-secret": "clawkeep/agent-secret/v1", "password-secret": "clawkeep/password-secret/v1" } as const;
+const KIND_BYTE = { secret: 0x53, dek: 0x44, "agent-secret": 0x41, "password-secret": 0x50, "signing-key": 0x4b } as const;
+const LABEL = {
+  secret: "clawkeep/secret/v1",
+  dek: "clawkeep/dek/v1",
+  "agent-secret": "clawkeep/agent-secret/v1",
+  "password-secret": "clawkeep/password-secret/v1",
+  "signing-key": "clawkeep/signing-key/v1",
+} as const;
 const VERSION = 0x01;
 const HEADER_LEN = 4;
 const NONCE_LEN = 12;
@@ -42,6 +50,8 @@ function fields(ctx: AadContext): string[] {
       return [ctx.user, ctx.agentId, String(ctx.generation)];
     case "password-secret":
       return [ctx.user, ctx.agent, ctx.name, String(ctx.version)];
+    case "signing-key":
+      return [ctx.user, ctx.identityId, ctx.curve];
   }
 }
 

@@ -12,6 +12,7 @@ export const PURPOSES = {
   agentSecret: "clawkeep/agent-secret/v1",
   token: "clawkeep/token/v1",
   row: "clawkeep/row-mac/v1",
+  ticket: "clawkeep/ticket/v1",
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;

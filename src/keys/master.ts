@@ -89,6 +89,10 @@ export interface KeySet {
   rowKeys: Buffer[];
   /** Signs short-lived agent tokens (primary master key only: tokens outlive no rotation). */
   sessionKey: Buffer;
+  /** Seal signer private keys in worker mode when WORKER_SEALING_KEY is unset, primary first. */
+  sealKeys: { keyId: string; key: Buffer }[];
+  /** Signs sign tickets when TICKET_SIGNING_SECRET is unset (primary only: tickets live minutes). */
+  ticketKey: Buffer;
 }
 
 export const masterKeyId = (master: Uint8Array): string => derivePurposeKey(master, "keyId").subarray(0, 8).toString("hex");
@@ -106,5 +110,7 @@ export function deriveKeySet(primary: Uint8Array, previous: Uint8Array[] = []): 
     tokenKeys: all.map((m) => derivePurposeKey(m, "token")),
     rowKeys: all.map((m) => derivePurposeKey(m, "row")),
     sessionKey: derivePurposeKey(primary, "session"),
+    sealKeys: all.map((m) => ({ keyId: masterKeyId(m), key: derivePurposeKey(m, "seal") })),
+    ticketKey: derivePurposeKey(primary, "ticket"),
   };
 }

@@ -15,7 +15,7 @@ import type { DB } from "../store/meta/schema.js";
 // keys, token hashes. Restoring needs the same master key.
 
 // Parents before children, so foreign keys hold as rows are inserted.
-const TABLES: { name: keyof DB; order: string[] }[] = [
+export const BACKUP_TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "users", order: ["id"] },
   { name: "tokens", order: ["id"] },
   { name: "user_epochs", order: ["user_id", "epoch"] },
@@ -27,6 +27,8 @@ const TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "agents", order: ["id"] },
   { name: "support_grants", order: ["id"] },
   { name: "credential_passwords", order: ["user_id"] },
+  { name: "identities", order: ["id"] },
+  { name: "key_backups", order: ["identity_id"] },
 ];
 const PAGE = 1000;
 
@@ -53,7 +55,7 @@ export async function backup(meta: MetaStore, blobs: BlobStore, file: string, op
       .transaction()
       .setIsolationLevel(meta.dialect === "postgres" ? "repeatable read" : "serializable")
       .execute(async (trx) => {
-        for (const t of TABLES) {
+        for (const t of BACKUP_TABLES) {
           for (let offset = 0; ; offset += PAGE) {
             let q = (trx as unknown as Kysely<Record<string, Record<string, unknown>>>).selectFrom(t.name).selectAll();
             for (const col of t.order) q = q.orderBy(col);
@@ -160,7 +162,7 @@ export async function restore(meta: MetaStore, blobs: BlobStore, file: string, o
     for await (const l of lines(file)) {
       const obj = JSON.parse(l) as { table?: string; row?: Record<string, unknown> };
       if (!obj.table || !obj.row) continue;
-      if (!TABLES.some((t) => t.name === obj.table)) throw new ClawkeepError("bad_request", `backup names an unknown table ${obj.table}`);
+      if (!BACKUP_TABLES.some((t) => t.name === obj.table)) throw new ClawkeepError("bad_request", `backup names an unknown table ${obj.table}`);
       if (batch && (batch.table !== obj.table || batch.rows.length >= 50)) await flush();
       batch ??= { table: obj.table, rows: [] };
       batch.rows.push(obj.row);

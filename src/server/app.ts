@@ -10,6 +10,7 @@ import { agentRoutes } from "./routes/agents.js";
 import { agentApi } from "./routes/agent-api.js";
 import { credentialPasswordRoutes } from "./routes/credential-password.js";
 import { gatewayAdminRoutes, gatewayHealthRoutes, gatewayPassThrough } from "./routes/gateway.js";
+import { identityRoutes } from "./routes/identities.js";
 import { createProxyTransports } from "../proxy/index.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
@@ -101,6 +102,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     auditRoutes(v1, rt.audit);
     agentRoutes(v1, rt.agents, rt.support, rt.erasure);
     gatewayAdminRoutes(v1, rt.proxy);
+    identityRoutes(v1, rt.signer);
   });
   // The proxy's lines are built only from ProxyEvent (ids, counts, durations, status and close
   // codes, stable error codes): no redaction path can match one of its keys, so running the

@@ -98,6 +98,15 @@ export function createErasure(deps: ErasureDeps) {
     const grants = await db.transaction().execute(async (trx) => {
       const g = await trx.deleteFrom("support_grants").where("agent_id", "=", agent.id).executeTakeFirst();
       await dropNonces(trx, agent.id);
+      // Signer identities bound to the agent go with it: keys erased, rows left as tombstones.
+      const bound = trx.selectFrom("identities").select("id").where("agent_id", "=", agent.id);
+      await trx.deleteFrom("key_backups").where("identity_id", "in", bound).execute();
+      const ids = await trx
+        .updateTable("identities")
+        .set({ status: "destroyed", destroyed_at: new Date().toISOString() })
+        .where("agent_id", "=", agent.id)
+        .where("status", "=", "active")
+        .executeTakeFirst();
       await trx.deleteFrom("agents").where("id", "=", agent.id).execute();
       const n = Number(g.numDeletedRows);
       await audit.append(trx, {
@@ -106,7 +115,7 @@ export function createErasure(deps: ErasureDeps) {
         action: "AgentDeleted",
         target: `agent/${agent.name}`,
         outcome: "success",
-        metadata: { agent_id: agent.id, versions, blobs: blobsDeleted, grants: n, epochs_destroyed: destroyed.join(","), reencrypted },
+        metadata: { agent_id: agent.id, versions, blobs: blobsDeleted, grants: n, epochs_destroyed: destroyed.join(","), reencrypted, identities_destroyed: Number(ids.numUpdatedRows) },
       });
       return n;
     });
@@ -125,6 +134,8 @@ export function createErasure(deps: ErasureDeps) {
     const versions = await trx.deleteFrom("secret_versions").where("user_id", "=", userId).executeTakeFirst();
     await trx.deleteFrom("secret_heads").where("user_id", "=", userId).execute();
     await trx.deleteFrom("credential_passwords").where("user_id", "=", userId).execute();
+    await trx.deleteFrom("key_backups").where("identity_id", "in", trx.selectFrom("identities").select("id").where("user_id", "=", userId)).execute();
+    await trx.deleteFrom("identities").where("user_id", "=", userId).execute();
     // Wipe the wrapped DEKs first so no row version that still holds one is left behind by a
     // delete alone (PostgreSQL keeps dead tuples until VACUUM; compact() handles those).
     const live = await trx.selectFrom("user_epochs").select("epoch").where("user_id", "=", userId).where("state", "!=", "destroyed").execute();

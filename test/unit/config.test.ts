@@ -59,6 +59,10 @@ describe("loadConfig", () => {
       agentTokenTtlSeconds: 900,
       passwordKdfConcurrency: 2,
       migrate: true,
+      signerMode: "worker",
+      workerSealingKey: undefined,
+      ticketSigningSecret: undefined,
+      ticketTtlSeconds: 300,
       logLevel: "info",
     });
   });

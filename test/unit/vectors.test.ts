@@ -15,6 +15,9 @@ import { createUserService, userRowMac } from "../../src/users/users.js";
 import { grantRowMac } from "../../src/agents/support.js";
 import { redact } from "../../src/redacted.js";
 import { argon2idRoot, passwordKeys } from "../../src/crypto/password-kdf.js";
+import { openSealedKey, sealingKeyId } from "../../src/signer/sealed-key.js";
+import { verifyTicket } from "../../src/signer/tickets.js";
+import { identityRowMac } from "../../src/signer/identities.js";
 import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
 
 // Every committed vector (test/vectors/*.json, made by scripts/gen-vectors.ts from the spec in
@@ -157,6 +160,24 @@ describe("test vectors", () => {
       await expect(users.authenticate(v.token, "127.0.0.1")).rejects.toMatchObject({ code: "unauthorized" });
     });
 
+    it("signer: the sealed key opens in both formats, the ticket verifies until it expires, the row MAC matches", () => {
+      const v = load("signer.json");
+      const keys = load("hkdf-purpose-keys.json").keys;
+      expect(v.seal_key_hex).toBe(keys.seal.key_hex);
+      expect(v.ticket_key_hex).toBe(keys.ticket.key_hex);
+      const ctx = { user: v.context.user, identityId: v.context.identityId, curve: v.context.curve };
+      const sealKey = { keyId: v.key_id, key: buf(v.seal_key_hex) };
+      expect(openSealedKey([sealKey], ctx, v.sealed_ck_sk1)).toMatchObject({ format: "ck-sk1", primary: true });
+      expect(openSealedKey([sealKey], ctx, v.sealed_ck_sk1).privateKey.toString("hex")).toBe(v.private_key_hex);
+      expect(() => openSealedKey([sealKey], { ...ctx, identityId: "idn_99999999999999999999" }, v.sealed_ck_sk1)).toThrow(/integrity/);
+      const worker = { keyId: sealingKeyId(buf(v.worker_sealing_key_hex)), key: buf(v.worker_sealing_key_hex) };
+      expect(openSealedKey([worker], ctx, v.sealed_worker_v0).privateKey.toString("hex")).toBe(v.private_key_hex);
+      expect(() => openSealedKey([sealKey], ctx, v.sealed_worker_v0)).toThrow(/cannot be opened/);
+      expect(verifyTicket([buf(v.ticket_key_hex)], v.ticket, (v.ticket_claims.iat + 1) * 1000)).toEqual(v.ticket_claims);
+      expect(() => verifyTicket([buf(v.ticket_key_hex)], v.ticket, v.ticket_claims.exp * 1000)).toThrow(/expired/);
+      expect(identityRowMac(buf(keys.row.key_hex), v.identity_row)).toBe(v.identity_row_mac);
+    });
+
     it("row-macs: userRowMac and grantRowMac give the committed MACs under the row purpose key", () => {
       const v = load("row-macs.json");
       const key = buf(v.row_key_hex);
@@ -209,7 +230,12 @@ describe("test vectors", () => {
     const hkdf = load("hkdf-purpose-keys.json");
     const audit = load("audit-event.json");
     const token = load("api-token.json");
+    const signer = load("signer.json");
     const quoted = [
+      signer.sealed_ck_sk1,
+      signer.sealed_worker_v0,
+      signer.identity_row_mac,
+      signer.ticket,
       load("secret-envelope-ok.json").envelope_hex,
       load("dek-envelope-ok.json").envelope_hex,
       load("dek-envelope-ok.json").stored_base64,

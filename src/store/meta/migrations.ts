@@ -167,6 +167,37 @@ const m0006: Migration = {
   },
 };
 
+// Signer identities and their sealed keys (formats §19).
+const m0008: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("identities")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("agent_id", "text")
+      .addColumn("curve", "text", (c) => c.notNull())
+      .addColumn("public_key", "text", (c) => c.notNull())
+      .addColumn("address", "text", (c) => c.notNull())
+      .addColumn("label", "text")
+      .addColumn("allow_blind", "integer", (c) => c.notNull().defaultTo(0))
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("destroyed_at", "text")
+      .addColumn("mac", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("identities_user").on("identities").columns(["user_id", "created_at"]).execute();
+    await db.schema
+      .createTable("key_backups")
+      .addColumn("identity_id", "text", (c) => c.primaryKey().references("identities.id"))
+      .addColumn("sealed_key", "text", (c) => c.notNull())
+      .addColumn("key_id", "text")
+      .addColumn("format", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("updated_at", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** What migrations need from outside the store: keys derived from the master key. */
 export interface MigrationContext {
   /** MACs for rows migration 0007 authenticates; absent when no master key is loaded. */
@@ -217,6 +248,7 @@ export const migrations = (ctx: MigrationContext = {}): Record<string, Migration
   "0005_secret_heads": m0005,
   "0006_keyed_tokens": m0006,
   "0007_row_macs_password_mode": m0007(ctx),
+  "0008_signer_identities": m0008,
 });
 
 /** The migration list (names and order); running 0007 over existing rows needs a context. */

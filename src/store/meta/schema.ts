@@ -128,7 +128,38 @@ export interface CredentialPasswordsTable {
   created_at: string;
 }
 
+// Signer identities (issue 14, seed 003): a key pair owned by a user and optionally bound to one
+// of the user's agents. The private key is only in key_backups, sealed (formats §19).
+export interface IdentitiesTable {
+  id: string;
+  user_id: string;
+  agent_id: string | null;
+  curve: "secp256k1" | "ed25519";
+  public_key: string;
+  address: string;
+  label: string | null;
+  allow_blind: number;
+  status: "active" | "destroyed";
+  created_at: string;
+  destroyed_at: string | null;
+  /** HMAC under the row purpose key over (id, user, agent, curve, public key, address, allow_blind): formats §16. */
+  mac: string;
+}
+
+// The seed's key_backups: one sealed private key per identity; the row goes when the identity
+// is destroyed (the key is erased, not merely marked).
+export interface KeyBackupsTable {
+  identity_id: string;
+  sealed_key: string;
+  key_id: string | null;
+  format: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface DB {
+  identities: IdentitiesTable;
+  key_backups: KeyBackupsTable;
   credential_passwords: CredentialPasswordsTable;
   secret_heads: SecretHeadsTable;
   agents: AgentsTable;

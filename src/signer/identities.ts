@@ -1,0 +1,316 @@
+import { createHmac, randomBytes } from "node:crypto";
+import type { Kysely } from "kysely";
+import { base58 } from "@scure/base";
+import { keccak256, serializeTransaction, type Hex } from "viem";
+import { wipe } from "../crypto/bytes.js";
+import { ClawkeepError, type ErrorCode } from "../errors.js";
+import { rowMacs } from "../keys/row-mac.js";
+import type { AuditLog } from "../audit/log.js";
+import type { SingleUse } from "../store/meta/single-use.js";
+import type { DB, IdentitiesTable } from "../store/meta/schema.js";
+import { addressOf, CURVES, generateKey, publicKeyOf, signDigestSecp256k1, signEd25519, type Curve } from "./curves.js";
+import { preparePayload } from "./payloads.js";
+import { openSealedKey, sealPrivateKey, type SealingKey } from "./sealed-key.js";
+import { issueTicket, verifyTicket } from "./tickets.js";
+
+// Signer identities and the two-step sign flow (seed 003): sign-intent decodes the payload into a
+// preview and issues a single-use ticket bound to (user, identity, payload hash, preview hash);
+// sign spends the ticket and signs exactly that payload. Worker mode: the private key is opened
+// from its sealed backup for one signature and wiped after.
+
+export interface SignerCaller {
+  userId: string;
+  actor: string;
+  /** Set when an agent is the caller: it may use only identities bound to it. */
+  agentId?: string;
+}
+
+export interface IdentityInfo {
+  id: string;
+  curve: Curve;
+  address: string;
+  publicKey: string;
+  label: string | null;
+  agentId: string | null;
+  allowBlind: boolean;
+  status: "active" | "destroyed";
+  createdAt: string;
+  destroyedAt: string | null;
+}
+
+export const IDENTITY_ID_RE = /^idn_[0-9a-f]{20}$/;
+const LABEL_RE = /^[\p{L}\p{N} _.:@-]{1,64}$/u;
+
+type MacFields = Pick<IdentitiesTable, "id" | "user_id" | "agent_id" | "curve" | "public_key" | "address" | "allow_blind">;
+export const identityRowMac = (key: Buffer, r: MacFields) =>
+  createHmac("sha256", key)
+    .update(`clawkeep/identity-row/v1\n${r.id}\n${r.user_id}\n${r.agent_id ?? ""}\n${r.curve}\n${r.public_key}\n${r.address}\n${r.allow_blind}`)
+    .digest("hex");
+
+const info = (r: IdentitiesTable): IdentityInfo => ({
+  id: r.id,
+  curve: r.curve,
+  address: r.address,
+  publicKey: r.public_key,
+  label: r.label,
+  agentId: r.agent_id,
+  allowBlind: r.allow_blind === 1,
+  status: r.status,
+  createdAt: r.created_at,
+  destroyedAt: r.destroyed_at,
+});
+
+export function createSigner(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  audit: AuditLog;
+  singleUse: SingleUse;
+  rowKeys: Buffer[];
+  /** Primary first: it seals new keys; the others only open (a sealing-key rotation). */
+  sealingKeys: SealingKey[];
+  /** Primary first: it signs new tickets; the others verify. */
+  ticketKeys: Buffer[];
+  ticketTtlSeconds: number;
+  /** Resolves one of the caller's agents by name (the agent registry). */
+  agentId: (c: SignerCaller, name: string) => Promise<string>;
+}) {
+  const { db, audit } = deps;
+  const macs = rowMacs<IdentitiesTable>(deps.rowKeys, (k, r) => identityRowMac(k, r), "signer");
+  if (!deps.sealingKeys[0] || !deps.ticketKeys[0]) throw new Error("signer needs a sealing key and a ticket key");
+  const sealing = deps.sealingKeys[0];
+
+  async function refuse(c: SignerCaller, code: ErrorCode, message: string, target: string, action: string, meta: Record<string, string | number | boolean | null> = {}): Promise<never> {
+    await audit.record({ userId: c.userId, actor: c.actor, action, target, outcome: "failure", metadata: { code, ...meta } });
+    throw new ClawkeepError(code, message);
+  }
+
+  /** The caller's identity, or not_found (someone else's answers exactly as a missing one). */
+  async function mine(c: SignerCaller, id: string): Promise<IdentitiesTable> {
+    if (!IDENTITY_ID_RE.test(id)) throw new ClawkeepError("not_found", "no such identity");
+    const r = await db.selectFrom("identities").selectAll().where("id", "=", id).where("user_id", "=", c.userId).executeTakeFirst();
+    if (!r || (c.agentId && r.agent_id !== c.agentId)) throw new ClawkeepError("not_found", "no such identity");
+    if (!macs.valid(r)) {
+      await audit.record({ userId: c.userId, actor: c.actor, action: "IntegrityFailure", target: `identity/${id}`, outcome: "failure", metadata: { what: "identity row MAC" } });
+      throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
+    }
+    return r;
+  }
+
+  async function create(c: SignerCaller, body: { curve: string; label?: string; agent?: string; allowBlindSigning?: boolean }): Promise<IdentityInfo> {
+    if (!CURVES.includes(body.curve as Curve)) throw new ClawkeepError("bad_request", "curve must be secp256k1 (EVM) or ed25519 (Solana)");
+    if (body.label !== undefined && !LABEL_RE.test(body.label)) throw new ClawkeepError("bad_request", "label must be 1-64 letters, digits, spaces or _.:@-");
+    const curve = body.curve as Curve;
+    const agentId = c.agentId ?? (body.agent !== undefined ? await deps.agentId(c, body.agent) : null);
+    const id = `idn_${randomBytes(10).toString("hex")}`;
+    const sk = generateKey(curve);
+    try {
+      const pub = publicKeyOf(curve, sk);
+      const now = new Date().toISOString();
+      const fields: MacFields = {
+        id,
+        user_id: c.userId,
+        agent_id: agentId,
+        curve,
+        public_key: Buffer.from(pub).toString("hex"),
+        address: addressOf(curve, pub),
+        allow_blind: body.allowBlindSigning ? 1 : 0,
+      };
+      const row: IdentitiesTable = { ...fields, label: body.label ?? null, status: "active", created_at: now, destroyed_at: null, mac: macs.sign(fields as IdentitiesTable) };
+      const sealed = sealPrivateKey(sealing, { user: c.userId, identityId: id, curve }, sk);
+      // One transaction: an identity never exists without its sealed key (the seed's "lost during
+      // a failed identity creation" cannot happen here).
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto("identities").values(row).execute();
+        await trx.insertInto("key_backups").values({ identity_id: id, sealed_key: sealed, key_id: sealing.keyId, format: "ck-sk1", created_at: now, updated_at: now }).execute();
+        await audit.append(trx, {
+          userId: c.userId,
+          actor: c.actor,
+          action: "IdentityCreated",
+          target: `identity/${id}`,
+          outcome: "success",
+          metadata: { curve, address: row.address, agent_id: agentId, allow_blind: row.allow_blind === 1 },
+        });
+      });
+      await deps.durable();
+      return info(row);
+    } finally {
+      wipe(sk);
+    }
+  }
+
+  async function list(c: SignerCaller): Promise<IdentityInfo[]> {
+    let q = db.selectFrom("identities").selectAll().where("user_id", "=", c.userId).where("status", "=", "active");
+    if (c.agentId) q = q.where("agent_id", "=", c.agentId);
+    return (await q.orderBy("created_at").execute()).map(info);
+  }
+
+  const get = async (c: SignerCaller, id: string) => info(await mine(c, id));
+
+  /** Destroys an identity: its sealed key is deleted (erased, not flagged); the row stays as a tombstone. */
+  async function destroy(c: SignerCaller, id: string): Promise<IdentityInfo> {
+    const r = await mine(c, id);
+    if (r.status === "destroyed") return info(r);
+    const now = new Date().toISOString();
+    await db.transaction().execute(async (trx) => {
+      await trx.deleteFrom("key_backups").where("identity_id", "=", id).execute();
+      await trx.updateTable("identities").set({ status: "destroyed", destroyed_at: now }).where("id", "=", id).execute();
+      await audit.append(trx, { userId: c.userId, actor: c.actor, action: "IdentityDestroyed", target: `identity/${id}`, outcome: "success", metadata: { address: r.address } });
+    });
+    await deps.durable();
+    return info({ ...r, status: "destroyed", destroyed_at: now });
+  }
+
+  async function activeIdentity(c: SignerCaller, id: string, action: string): Promise<IdentitiesTable> {
+    let r: IdentitiesTable;
+    try {
+      r = await mine(c, id);
+    } catch (e) {
+      // Someone else's identity answers as a missing one, but the attempt is on the caller's record.
+      if (e instanceof ClawkeepError && e.code === "not_found") return refuse(c, "not_found", e.message, `identity/${id.slice(0, 40)}`, action);
+      throw e;
+    }
+    if (r.status === "destroyed") return refuse(c, "identity_destroyed", "the identity was destroyed; its key is gone", `identity/${id}`, action);
+    return r;
+  }
+
+  async function signIntent(c: SignerCaller, id: string, payload: unknown) {
+    const r = await activeIdentity(c, id, "SignIntentRefused");
+    const target = `identity/${id}`;
+    let p: ReturnType<typeof preparePayload>;
+    try {
+      p = preparePayload(payload, r.curve, r.address);
+    } catch (e) {
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, "SignIntentRefused");
+      throw e;
+    }
+    if (p.blind && r.allow_blind !== 1) {
+      return refuse(c, "blind_signing_refused", "a bare digest cannot be previewed; this identity does not allow blind signing", target, "SignIntentRefused", { kind: p.kind });
+    }
+    const { ticket, claims } = issueTicket(
+      deps.ticketKeys[0]!,
+      { sub: id, uid: c.userId, ...(c.agentId ? { aid: c.agentId } : {}), knd: p.kind, ph: p.payloadHash, vh: p.previewHash },
+      deps.ticketTtlSeconds,
+    );
+    await audit.record({
+      userId: c.userId,
+      actor: c.actor,
+      action: "SignIntentCreated",
+      target,
+      outcome: "success",
+      metadata: { kind: p.kind, payload_hash: p.payloadHash, preview_hash: p.previewHash, ticket_id: claims.jti, expires_at: new Date(claims.exp * 1000).toISOString() },
+    });
+    return { ticket, expiresAt: new Date(claims.exp * 1000).toISOString(), kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
+  }
+
+  async function openKey(r: IdentitiesTable): Promise<Buffer> {
+    const b = await db.selectFrom("key_backups").selectAll().where("identity_id", "=", r.id).executeTakeFirst();
+    if (!b) throw new ClawkeepError("key_backup_missing", "no key backup found for this identity: the key cannot be recovered");
+    const { privateKey } = openSealedKey(deps.sealingKeys, { user: r.user_id, identityId: r.id, curve: r.curve }, b.sealed_key);
+    // Defence in depth, and the only binding the seed's AAD-less formats have: the key must be
+    // the one whose public key the (MAC'd) row records.
+    if (Buffer.from(publicKeyOf(r.curve, privateKey)).toString("hex") !== r.public_key) {
+      wipe(privateKey);
+      throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
+    }
+    return privateKey;
+  }
+
+  async function sign(c: SignerCaller, id: string, ticket: unknown, payload: unknown) {
+    const target = `identity/${id}`;
+    const r = await activeIdentity(c, id, "SignRefused");
+    let claims: ReturnType<typeof verifyTicket>;
+    try {
+      claims = verifyTicket(deps.ticketKeys, ticket);
+    } catch (e) {
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, "SignRefused");
+      throw e;
+    }
+    if (claims.sub !== id || claims.uid !== c.userId || (claims.aid ?? null) !== (c.agentId ?? null)) {
+      return refuse(c, "ticket_mismatch", "the ticket was issued for another identity or caller", target, "SignRefused", { ticket_id: claims.jti });
+    }
+    let p: ReturnType<typeof preparePayload>;
+    try {
+      p = preparePayload(payload, r.curve, r.address);
+    } catch (e) {
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, "SignRefused", { ticket_id: claims.jti });
+      throw e;
+    }
+    if (p.payloadHash !== claims.ph || p.kind !== claims.knd || p.previewHash !== claims.vh) {
+      return refuse(c, "ticket_mismatch", "the payload is not the one the ticket was issued for", target, "SignRefused", { ticket_id: claims.jti });
+    }
+    if (p.blind && r.allow_blind !== 1) return refuse(c, "blind_signing_refused", "this identity does not allow blind signing", target, "SignRefused");
+    // Spent before signing, in the meta store: one INSERT decides between concurrent spends on
+    // any number of nodes. A failure after this point leaves the ticket spent, never reusable.
+    if (!(await deps.singleUse.claim("sign-ticket", claims.jti, Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + 60))) {
+      return refuse(c, "ticket_replayed", "the ticket was already used", target, "SignRefused", { ticket_id: claims.jti });
+    }
+    const sk = await openKey(r);
+    try {
+      let out: Record<string, unknown>;
+      if (r.curve === "secp256k1") {
+        const s = signDigestSecp256k1(sk, p.signingInput);
+        const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}` as Hex;
+        out = { signature: hex(s.signature), r: hex(s.r), s: hex(s.s), v: 27 + s.recovery, recovery_id: s.recovery };
+        if (p.evmTx) {
+          const signed = serializeTransaction(p.evmTx, { r: hex(s.r), s: hex(s.s), yParity: s.recovery, v: BigInt(27 + s.recovery) });
+          out = { ...out, signed_transaction: signed, transaction_hash: keccak256(signed) };
+        }
+      } else {
+        const sig = signEd25519(sk, p.signingInput);
+        out = { signature: base58.encode(sig), signature_hex: `0x${Buffer.from(sig).toString("hex")}` };
+      }
+      await audit.record({
+        userId: c.userId,
+        actor: c.actor,
+        action: "SignatureIssued",
+        target,
+        outcome: "success",
+        metadata: { kind: p.kind, payload_hash: p.payloadHash, preview_hash: p.previewHash, ticket_id: claims.jti },
+      });
+      return { identity: id, address: r.address, kind: p.kind, ...out };
+    } finally {
+      wipe(sk);
+    }
+  }
+
+  /**
+   * The seed's restore: checks that this signer can open the stored key (409
+   * sealed_key_incompatible if it is, say, an Evervault ciphertext) and rewrites a key in one of
+   * the seed's AAD-less formats into the current one.
+   */
+  async function restore(c: SignerCaller, id: string) {
+    const r = await activeIdentity(c, id, "IdentityRestoreRefused");
+    const b = await db.selectFrom("key_backups").selectAll().where("identity_id", "=", id).executeTakeFirst();
+    if (!b) return refuse(c, "key_backup_missing", "no key backup found for this identity: the key cannot be recovered", `identity/${id}`, "IdentityRestoreRefused");
+    let opened: ReturnType<typeof openSealedKey>;
+    try {
+      opened = openSealedKey(deps.sealingKeys, { user: r.user_id, identityId: id, curve: r.curve }, b.sealed_key);
+    } catch (e) {
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, `identity/${id}`, "IdentityRestoreRefused");
+      throw e;
+    }
+    try {
+      if (Buffer.from(publicKeyOf(r.curve, opened.privateKey)).toString("hex") !== r.public_key) throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
+      let resealed = false;
+      if (!opened.primary) {
+        const sealed = sealPrivateKey(sealing, { user: r.user_id, identityId: id, curve: r.curve }, opened.privateKey);
+        const n = await db
+          .updateTable("key_backups")
+          .set({ sealed_key: sealed, key_id: sealing.keyId, format: "ck-sk1", updated_at: new Date().toISOString() })
+          .where("identity_id", "=", id)
+          .where("sealed_key", "=", b.sealed_key)
+          .executeTakeFirst();
+        resealed = Number(n.numUpdatedRows) === 1;
+      }
+      await audit.record({ userId: c.userId, actor: c.actor, action: "IdentityRestored", target: `identity/${id}`, outcome: "success", metadata: { from_format: opened.format, resealed } });
+      await deps.durable();
+      return { identity: id, address: r.address, format: resealed ? "ck-sk1" : opened.format, resealed };
+    } finally {
+      wipe(opened.privateKey);
+    }
+  }
+
+  return { create, list, get, destroy, signIntent, sign, restore };
+}
+
+export type Signer = ReturnType<typeof createSigner>;
