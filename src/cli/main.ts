@@ -98,6 +98,37 @@ secret
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).rm(ref, o));
 
+const identity = program.command("identity").description("signer identities: wallet keys the server keeps sealed and signs with");
+identity
+  .command("create")
+  .description("create an identity: a secp256k1 key (EVM address) or an ed25519 key (Solana address)")
+  .requiredOption("--curve <curve>", "secp256k1 | ed25519 (or evm | solana)")
+  .option("--label <label>", "a name for it")
+  .option("--agent <name>", "bind it to one of your agents")
+  .option("--allow-blind-signing", "allow signing bare digests, which cannot be previewed")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/identities.js")).create(o));
+identity.command("ls").description("list your identities").addOption(jsonOpt()).action(async (o) => (await import("./commands/identities.js")).ls(o));
+identity
+  .command("rm <id>")
+  .description("destroy an identity: its private key is erased, for good")
+  .option("--yes", "confirm: this cannot be undone")
+  .addOption(jsonOpt())
+  .action(async (id, o) => (await import("./commands/identities.js")).remove(id, o));
+
+program
+  .command("sign")
+  .description("sign with an identity: shows the server's decoded preview, then asks (or --yes) before signing")
+  .requiredOption("--identity <id>", "identity id (idn_…)")
+  .option("--message <text>", "an EIP-191 personal message")
+  .option("--typed-data <file>", "EIP-712 typed data, a JSON file")
+  .option("--tx <file>", "an unsigned serialized EVM transaction (0x hex), in a file")
+  .option("--solana-message <file>", "a compiled Solana transaction message (base64), in a file")
+  .option("--digest <hex>", "a bare 32-byte digest (only for identities that allow blind signing)")
+  .option("--yes", "sign without asking (the preview is still printed to stderr)")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/identities.js")).sign(o));
+
 const agent = program.command("agent").description("register agents; run a command as an agent with its secrets");
 agent
   .command("create <name>")

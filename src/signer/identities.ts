@@ -186,7 +186,7 @@ export function createSigner(deps: {
     if (p.blind && r.allow_blind !== 1) {
       return refuse(c, "blind_signing_refused", "a bare digest cannot be previewed; this identity does not allow blind signing", target, "SignIntentRefused", { kind: p.kind });
     }
-    const { ticket, claims } = issueTicket(
+    const { ticket, claims } = await issueTicket(
       deps.ticketKeys[0]!,
       { sub: id, uid: c.userId, ...(c.agentId ? { aid: c.agentId } : {}), knd: p.kind, ph: p.payloadHash, vh: p.previewHash },
       deps.ticketTtlSeconds,
@@ -218,9 +218,9 @@ export function createSigner(deps: {
   async function sign(c: SignerCaller, id: string, ticket: unknown, payload: unknown) {
     const target = `identity/${id}`;
     const r = await activeIdentity(c, id, "SignRefused");
-    let claims: ReturnType<typeof verifyTicket>;
+    let claims: Awaited<ReturnType<typeof verifyTicket>>;
     try {
-      claims = verifyTicket(deps.ticketKeys, ticket);
+      claims = await verifyTicket(deps.ticketKeys, ticket);
     } catch (e) {
       if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, "SignRefused");
       throw e;

@@ -59,7 +59,9 @@ function killAfter(args: string[], env: Record<string, string>, ms: number): Pro
 const OLD = { CLAWKEEP_MASTER_KEY: oldKey };
 const BOTH = { CLAWKEEP_MASTER_KEY: newKey, CLAWKEEP_PREVIOUS_MASTER_KEYS: oldKey };
 const NEW = { CLAWKEEP_MASTER_KEY: newKey };
-const DELAYS = [250, 400, 550, 700, 850, 1000, 1300];
+// The longer delays matter on a loaded machine, where the CLI may not have started moving
+// anything by 1.3 s; once the job has finished, a further run is a quick no-op.
+const DELAYS = [250, 400, 550, 700, 850, 1000, 1300, 1800, 2600, 3600];
 
 beforeAll(async () => {
   await withRuntime(OLD, async (rt) => {

@@ -197,11 +197,11 @@ for (const backend of BACKENDS) {
       expect(code(await sign(alice, id.id, flipped, { kind: "eip191", message: "pay 1" }))).toBe("ticket_invalid");
       const none = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${p}.${s}`;
       expect(code(await sign(alice, id.id, none, { kind: "eip191", message: "pay 1" }))).toBe("ticket_invalid");
-      const otherKey = issueTicket(randomBytes(32), JSON.parse(Buffer.from(p, "base64url").toString()), 300).ticket;
+      const otherKey = (await issueTicket(randomBytes(32), JSON.parse(Buffer.from(p, "base64url").toString()), 300)).ticket;
       expect(code(await sign(alice, id.id, otherKey, { kind: "eip191", message: "pay 1" }))).toBe("ticket_invalid");
 
       const claims = JSON.parse(Buffer.from(p, "base64url").toString()) as Json;
-      const expired = issueTicket(env.rt.keys.ticketKey, { sub: id.id, uid: claims.uid as string, knd: "eip191", ph: claims.ph as string, vh: claims.vh as string }, 60, Date.now() - 120_000);
+      const expired = await issueTicket(env.rt.keys.ticketKey, { sub: id.id, uid: claims.uid as string, knd: "eip191", ph: claims.ph as string, vh: claims.vh as string }, 60, Date.now() - 120_000);
       const e = await sign(alice, id.id, expired.ticket, { kind: "eip191", message: "pay 1" });
       expect([e.status, code(e)]).toEqual([401, "ticket_expired"]);
       // None of the refusals spent the real ticket.

@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { hashMessage } from "viem";
+import { writeSection } from "./lib/docs.js";
+import { machine } from "./lib/machine.js";
+import { freePort, startChild, stopAll } from "./lib/proc.js";
+
+// Signer benchmark (not a test): end-to-end sign flows per second (sign-intent + sign of an
+// EIP-191 message, over HTTP, against a real `clawkeep serve` on SQLite) at 1/10/50 connections,
+// beside the raw secp256k1 signatures per second of the same library (@noble/curves) on one
+// core, in the same run. Settings: BENCH_SECONDS (default 10), BENCH_CONNECTIONS ("1,10,50").
+// Run: npm run build && node --import tsx bench/signer.ts
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(ROOT, "bin", "clawkeep");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1,10,50").split(",").map(Number);
+
+function post(agent: http.Agent, url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers } }, (res) => {
+      let b = "";
+      res.on("data", (d: Buffer) => (b += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on("error", reject);
+    req.end(text);
+  });
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+
+function rawSigns(seconds: number): number {
+  const sk = secp256k1.utils.randomSecretKey();
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) secp256k1.sign(Buffer.from(hashMessage(`bench ${n++}`).slice(2), "hex"), sk, { prehash: false, lowS: true, format: "recovered" });
+  }
+  return n / seconds;
+}
+
+async function flows(url: string, auth: Record<string, string>, id: string, conns: number, seconds: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  let seq = 0;
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      while (performance.now() < end) {
+        const payload = { kind: "eip191", message: `bench flow ${seq++}` };
+        const t0 = performance.now();
+        const i = await post(agent, `${url}/v1/identities/${id}/sign-intent`, { payload }, auth);
+        const s = i.status === 200 ? await post(agent, `${url}/v1/identities/${id}/sign`, { ticket: (JSON.parse(i.body) as { ticket: string }).ticket, payload }, auth) : i;
+        if (s.status === 200) lat.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  agent.destroy();
+  return { perSecond: lat.length / seconds, p50: pct(lat, 50), p99: pct(lat, 99), errors };
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(tmpdir(), "ck-bench-signer-"));
+  try {
+    const port = await freePort();
+    await startChild("server", [BIN, "serve", "--data-dir", dir, "--port", String(port)], { env: { ...process.env, CLAWKEEP_LOG_LEVEL: "warn" }, cwd: ROOT, ready: /listening on/ });
+    const url = `http://127.0.0.1:${port}`;
+    const setup = new http.Agent({ keepAlive: true });
+    const admin = { authorization: `Bearer ${readFileSync(path.join(dir, "admin.token"), "utf8").trim()}` };
+    const user = JSON.parse((await post(setup, `${url}/v1/users`, { name: "bench" }, admin)).body) as { token: string };
+    const auth = { authorization: `Bearer ${user.token}` };
+    const id = (JSON.parse((await post(setup, `${url}/v1/identities`, { curve: "secp256k1" }, auth)).body) as { id: string }).id;
+    await flows(url, auth, id, 4, 2); // warm-up
+    const raw = rawSigns(SECONDS);
+    const rows: string[] = [];
+    for (const c of CONNECTIONS) {
+      const r = await flows(url, auth, id, c, SECONDS);
+      rows.push(`| ${c} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${((100 * r.perSecond) / raw).toFixed(0)}% | ${r.errors} |`);
+      process.stderr.write(`bench: ${c} connections: ${r.perSecond.toFixed(0)} flows/s\n`);
+    }
+    const m = machine();
+    const body = `## Signer: sign-intent + sign (\`bench/signer.ts\`)
+
+Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. One \`clawkeep serve\` on SQLite (embedded default, worker mode); each flow is \`POST …/sign-intent\` then \`POST …/sign\` of a fresh EIP-191 message (two audited requests, one ticket spent in the meta store, the key opened for one signature). The peer is the raw \`secp256k1.sign\` of @noble/curves (the library the server signs with) in this process, on one core, over EIP-191 hashes: **${raw.toFixed(0)} signatures/s**. ${SECONDS} s per row.
+
+| connections | flows/s | p50 ms | p99 ms | vs raw signatures/s | errors |
+|--:|--:|--:|--:|--:|--:|
+${rows.join("\n")}`;
+    process.stdout.write(`${body}\n`);
+    if (process.env.BENCH_WRITE_DOCS !== "0") writeSection(path.join(ROOT, "docs", "benchmarks.md"), "signer", body);
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
