@@ -209,6 +209,33 @@ export const SETTINGS = {
     schema: int(10, 3600).default(300),
     doc: "How long a sign ticket from sign-intent stays valid; it is single use in any case.",
   },
+  telegramBotToken: {
+    env: "TELEGRAM_BOT_TOKEN",
+    schema: z.string().regex(/^[0-9]+:[A-Za-z0-9_-]{20,}$/, "must be a bot token from @BotFather").optional(),
+    secret: true,
+    doc: "Challenge login (seed 003). Set: challenges are resolved only by the Telegram webhook (`POST /telegram-webhook`). Unset: test mode, where a challenge that names a `telegram_user_id` resolves at once — only while CLAWKEEP_BIND is a loopback address; on any other bind such challenges are refused.",
+  },
+  telegramBotUsername: {
+    env: "TELEGRAM_BOT_USERNAME",
+    schema: z.string().regex(/^[A-Za-z0-9_]{5,32}$/, "must be the bot's username without @").optional(),
+    doc: "The bot's username without @: the deep link is `https://t.me/<it>?start=<challenge_id>`. Needed with TELEGRAM_BOT_TOKEN.",
+  },
+  telegramWebhookSecret: {
+    env: "TELEGRAM_WEBHOOK_SECRET",
+    schema: z.string().regex(/^[A-Za-z0-9_-]{32,256}$/, "must be 32-256 characters of A-Z a-z 0-9 _ -").optional(),
+    secret: true,
+    doc: "The `secret_token` given to Telegram's setWebhook; every webhook call must carry it in `X-Telegram-Bot-Api-Secret-Token`. Needed with TELEGRAM_BOT_TOKEN.",
+  },
+  challengeTtlSeconds: {
+    env: "CHALLENGE_TTL_SECONDS",
+    schema: int(30, 3600).default(300),
+    doc: "How long a login challenge can be resolved and verified.",
+  },
+  sessionTtlSeconds: {
+    env: "SESSION_TTL_SECONDS",
+    schema: int(60, 30 * 86_400).default(86_400),
+    doc: "Lifetime of the session token a verified login gives (an API token with this expiry).",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -259,6 +286,11 @@ export interface Config {
   workerSealingKey: Redacted<string> | undefined;
   ticketSigningSecret: Redacted<string> | undefined;
   ticketTtlSeconds: number;
+  telegramBotToken: Redacted<string> | undefined;
+  telegramBotUsername: string | undefined;
+  telegramWebhookSecret: Redacted<string> | undefined;
+  challengeTtlSeconds: number;
+  sessionTtlSeconds: number;
   logLevel: Parsed["logLevel"];
 }
 
@@ -303,6 +335,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ClawkeepError("config_invalid", "CLAWKEEP_DATABASE_URL: must start with sqlite: or postgres://");
   }
+  if (p.telegramBotToken !== undefined && (p.telegramBotUsername === undefined || p.telegramWebhookSecret === undefined)) {
+    throw new ClawkeepError("config_invalid", "TELEGRAM_BOT_TOKEN: also set TELEGRAM_BOT_USERNAME and TELEGRAM_WEBHOOK_SECRET");
+  }
   if (!/^(file|s3):\/\//.test(blobUrl)) {
     throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: must start with file:// or s3://");
   }
@@ -316,5 +351,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     metricsToken: p.metricsToken === undefined ? undefined : new Redacted(p.metricsToken),
     workerSealingKey: p.workerSealingKey === undefined ? undefined : new Redacted(p.workerSealingKey),
     ticketSigningSecret: p.ticketSigningSecret === undefined ? undefined : new Redacted(p.ticketSigningSecret),
+    telegramBotToken: p.telegramBotToken === undefined ? undefined : new Redacted(p.telegramBotToken),
+    telegramWebhookSecret: p.telegramWebhookSecret === undefined ? undefined : new Redacted(p.telegramWebhookSecret),
   };
 }

@@ -19,6 +19,7 @@ import { createErasure } from "./vault/erasure.js";
 import { createCredentialPasswords } from "./vault/credential-password.js";
 import { pruneVersions } from "./vault/lifecycle.js";
 import { createUserService, userRowMac } from "./users/users.js";
+import { createLogin } from "./users/login.js";
 import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
 import { createSupportAccess, grantRowMac } from "./agents/support.js";
@@ -100,6 +101,21 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   };
   const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
+  const login = createLogin({
+    db: meta.db,
+    durable,
+    audit,
+    users,
+    settings: {
+      challengeTtlSeconds: config.challengeTtlSeconds,
+      sessionTtlSeconds: config.sessionTtlSeconds,
+      // Test mode lets whoever reaches the server sign in as any Telegram account: only on a
+      // loopback bind, where that is the developer at the keyboard.
+      testMode: config.telegramBotToken === undefined && /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(config.bind),
+      botUsername: config.telegramBotUsername,
+      webhookSecret: config.telegramWebhookSecret,
+    },
+  });
   const credentialPasswords = createCredentialPasswords({ db: meta.db, durable, audit, concurrency: config.passwordKdfConcurrency });
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact(), onErased: (userId) => forgetProxyCaches(userId) });
@@ -159,6 +175,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     epochs,
     erasure,
     users,
+    login,
     singleUse,
     credentialPasswords,
     agents,
@@ -226,6 +243,7 @@ export function startMaintenance(rt: Runtime, onError: (e: unknown) => void): { 
       if (c.epochRotateSeconds > 0) await rt.epochs.rotateDue({ maxAgeSeconds: c.epochRotateSeconds, maxSeals: c.epochMaxSeals });
       if (c.retentionDays > 0) await pruneVersions({ db: rt.meta.db, durable: () => rt.meta.durable(), blobs: rt.blobs, audit: rt.audit }, { olderThanDays: c.retentionDays });
       await rt.singleUse.prune();
+      await rt.login.prune();
     } catch (e) {
       onError(e);
     }

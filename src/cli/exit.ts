@@ -42,6 +42,9 @@ export function exitCodeFor(code: string | undefined): number {
     case "ticket_expired":
     case "ticket_replayed":
     case "ticket_mismatch":
+    case "challenge_pending":
+    case "challenge_expired":
+    case "challenge_used":
       return EXIT.auth;
     case "integrity_error":
     case "key_backup_missing":

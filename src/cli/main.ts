@@ -98,6 +98,15 @@ secret
   .addOption(jsonOpt())
   .action(async (ref, o) => (await import("./commands/secrets.js")).rm(ref, o));
 
+program
+  .command("login")
+  .description("sign in with the challenge login (Telegram): prints the deep link, waits, writes a session token to a 0600 file")
+  .option("--token-file <file>", "where to write the session token (default ~/.clawkeep/token)")
+  .option("--telegram-user-id <id>", "test mode only (server without TELEGRAM_BOT_TOKEN): resolve at once as this account")
+  .option("--poll-seconds <s>", "how often to check whether the challenge is resolved", "2")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/login.js")).login(o));
+
 const identity = program.command("identity").description("signer identities: wallet keys the server keeps sealed and signs with");
 identity
   .command("create")

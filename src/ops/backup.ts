@@ -29,6 +29,8 @@ export const BACKUP_TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "credential_passwords", order: ["user_id"] },
   { name: "identities", order: ["id"] },
   { name: "key_backups", order: ["identity_id"] },
+  { name: "auth_challenges", order: ["id"] },
+  { name: "telegram_links", order: ["telegram_user_id"] },
 ];
 const PAGE = 1000;
 

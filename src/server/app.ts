@@ -11,6 +11,7 @@ import { agentApi } from "./routes/agent-api.js";
 import { credentialPasswordRoutes } from "./routes/credential-password.js";
 import { gatewayAdminRoutes, gatewayHealthRoutes, gatewayPassThrough } from "./routes/gateway.js";
 import { identityRoutes } from "./routes/identities.js";
+import { authRoutes } from "./routes/auth.js";
 import { createProxyTransports } from "../proxy/index.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
@@ -94,6 +95,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     }
   });
 
+  await app.register(async (a) => authRoutes(a, rt.login));
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));
     secretRoutes(v1, rt.secrets, rt.credentialPasswords);

@@ -63,18 +63,28 @@ export function createUserService(deps: {
     mac: tokenRowMac(tokenKey, token, r),
   });
 
-  async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean } = {}) {
+  /** `firstToken`: name and lifetime of the token made with the user (a login session's, say); default a non-expiring "initial". */
+  async function createUser(actor: { userId: string | null; actor: string }, name: string, opts: { admin?: boolean; firstToken?: { name: string; ttlSeconds: number } } = {}) {
     if (!USER_RE.test(name)) throw new ClawkeepError("invalid_name", "user name must match [a-z0-9][a-z0-9_-]{0,62}");
     const user: UserInfo = { id: newId("usr"), name, admin: opts.admin ?? false, createdAt: new Date().toISOString() };
     const token = newToken();
     const tokenId = newId("tok");
+    const expiresAt = opts.firstToken ? new Date(Date.parse(user.createdAt) + opts.firstToken.ttlSeconds * 1000).toISOString() : null;
     try {
       await db.transaction().execute(async (trx) => {
         const row = { id: user.id, name, is_admin: user.admin ? 1 : 0 };
         await trx.insertInto("users").values({ ...row, created_at: user.createdAt, mac: userMacs.sign(row) }).execute();
         await trx
           .insertInto("tokens")
-          .values({ id: tokenId, user_id: user.id, ...tokenRow(token, { id: tokenId, user_id: user.id, expires_at: null }), name: "initial", created_at: user.createdAt, expires_at: null, revoked_at: null })
+          .values({
+            id: tokenId,
+            user_id: user.id,
+            ...tokenRow(token, { id: tokenId, user_id: user.id, expires_at: expiresAt }),
+            name: opts.firstToken?.name ?? "initial",
+            created_at: user.createdAt,
+            expires_at: expiresAt,
+            revoked_at: null,
+          })
           .execute();
         await audit.append(trx, { userId: user.id, actor: actor.actor, action: "UserCreated", target: `user/${name}`, outcome: "success", metadata: { admin: user.admin } });
         await audit.append(trx, { userId: user.id, actor: actor.actor, action: "TokenCreated", target: `token/${tokenId}`, outcome: "success" });
@@ -84,7 +94,7 @@ export function createUserService(deps: {
       throw e;
     }
     await deps.durable();
-    return { user, token, tokenId };
+    return { user, token, tokenId, expiresAt };
   }
 
   async function createToken(p: Principal, name: string, ttlSeconds?: number) {

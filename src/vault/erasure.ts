@@ -136,6 +136,7 @@ export function createErasure(deps: ErasureDeps) {
     await trx.deleteFrom("credential_passwords").where("user_id", "=", userId).execute();
     await trx.deleteFrom("key_backups").where("identity_id", "in", trx.selectFrom("identities").select("id").where("user_id", "=", userId)).execute();
     await trx.deleteFrom("identities").where("user_id", "=", userId).execute();
+    await trx.deleteFrom("telegram_links").where("user_id", "=", userId).execute();
     // Wipe the wrapped DEKs first so no row version that still holds one is left behind by a
     // delete alone (PostgreSQL keeps dead tuples until VACUUM; compact() handles those).
     const live = await trx.selectFrom("user_epochs").select("epoch").where("user_id", "=", userId).where("state", "!=", "destroyed").execute();

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Transaction, verifyMessage, verifyTypedData, Wallet } from "ethers";
 import { tempDir } from "../helpers/runtime.js";
-import { cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
+import { BIN, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
 
 // `clawkeep identity` and `clawkeep sign` against the real `clawkeep serve`, as a user would
 // run them: the preview is shown before anything is signed, and without a terminal nothing is
@@ -76,5 +77,46 @@ describe("clawkeep identity and sign", () => {
     expect(blind.stderr.toString()).toMatch(/blind/);
     const two = await runCli(["sign", "--identity", id.id, "--message", "a", "--digest", "0x00"], { env });
     expect(two.code).toBe(2);
+  });
+});
+
+describe("clawkeep login", () => {
+  it("test mode: signs in at once and writes the session token to a 0600 file, never to stdout", async () => {
+    const file = path.join(dir, "session", "token");
+    const r = await runCli(["login", "--telegram-user-id", "4711", "--token-file", file], { env: { CLAWKEEP_ADDR: server.url } });
+    expect(r.code, r.stderr.toString()).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const token = readFileSync(file, "utf8").trim();
+    expect(token).toMatch(/^ck_/);
+    expect(r.stdout.toString()).toContain("signed in as tg-4711");
+    expect(r.stdout.toString() + r.stderr.toString()).not.toContain(token);
+    const ls = await runCli(["identity", "ls", "--json"], { env: { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN_FILE: file } });
+    expect(ls.code).toBe(0);
+  });
+
+  it("with a bot: prints the deep link, waits until the webhook resolves the challenge, then signs in", async () => {
+    const botDir = tempDir();
+    const secret = "s".repeat(48);
+    const bot = await startServer(botDir, { TELEGRAM_BOT_TOKEN: "42:AAbbCCddEEffGGhhIIjjKKll", TELEGRAM_BOT_USERNAME: "ck_bot_test", TELEGRAM_WEBHOOK_SECRET: secret });
+    try {
+      const file = path.join(botDir, "tok");
+      const p = spawn(process.execPath, [BIN, "login", "--token-file", file, "--poll-seconds", "1"], { env: { ...process.env, CLAWKEEP_ADDR: bot.url } });
+      let err = "";
+      let out = "";
+      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => p.on("exit", resolve));
+      for (let i = 0; i < 100 && !/start=chl_/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+      const id = /start=(chl_[0-9a-f]{32})/.exec(err)![1]!;
+      const update = { update_id: 9, message: { message_id: 1, date: 0, chat: { id: 8080, type: "private" }, from: { id: 8080, is_bot: false, first_name: "B" }, text: `/start ${id}` } };
+      const hook = await fetch(`${bot.url}/telegram-webhook`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: JSON.stringify(update) });
+      expect(await hook.json()).toEqual({ ok: true, resolved: true });
+      expect(await exited).toBe(0);
+      expect(out).toContain("signed in as tg-8080");
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      await bot.stop();
+      rmSync(botDir, { recursive: true, force: true });
+    }
   });
 });

@@ -63,6 +63,11 @@ describe("loadConfig", () => {
       workerSealingKey: undefined,
       ticketSigningSecret: undefined,
       ticketTtlSeconds: 300,
+      telegramBotToken: undefined,
+      telegramBotUsername: undefined,
+      telegramWebhookSecret: undefined,
+      challengeTtlSeconds: 300,
+      sessionTtlSeconds: 86_400,
       logLevel: "info",
     });
   });

@@ -198,6 +198,29 @@ const m0008: Migration = {
   },
 };
 
+// Challenge login: challenges and the Telegram account → user links.
+const m0009: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("auth_challenges")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("secret_hash", "text", (c) => c.notNull())
+      .addColumn("telegram_user_id", "text")
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .addColumn("expires_at", "text", (c) => c.notNull())
+      .addColumn("resolved_at", "text")
+      .addColumn("consumed_at", "text")
+      .execute();
+    await db.schema
+      .createTable("telegram_links")
+      .addColumn("telegram_user_id", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** What migrations need from outside the store: keys derived from the master key. */
 export interface MigrationContext {
   /** MACs for rows migration 0007 authenticates; absent when no master key is loaded. */
@@ -249,6 +272,7 @@ export const migrations = (ctx: MigrationContext = {}): Record<string, Migration
   "0006_keyed_tokens": m0006,
   "0007_row_macs_password_mode": m0007(ctx),
   "0008_signer_identities": m0008,
+  "0009_challenge_login": m0009,
 });
 
 /** The migration list (names and order); running 0007 over existing rows needs a context. */

@@ -157,7 +157,29 @@ export interface KeyBackupsTable {
   updated_at: string;
 }
 
+// Challenge login (seed 003): a challenge is created pending, resolved by the Telegram webhook
+// (or at once in test mode) and consumed by exactly one verify. Only a hash of its secret is kept.
+export interface AuthChallengesTable {
+  id: string;
+  secret_hash: string;
+  telegram_user_id: string | null;
+  status: "pending" | "resolved" | "consumed";
+  created_at: string;
+  expires_at: string;
+  resolved_at: string | null;
+  consumed_at: string | null;
+}
+
+/** Which Clawkeep user a Telegram account signs in as. */
+export interface TelegramLinksTable {
+  telegram_user_id: string;
+  user_id: string;
+  created_at: string;
+}
+
 export interface DB {
+  auth_challenges: AuthChallengesTable;
+  telegram_links: TelegramLinksTable;
   identities: IdentitiesTable;
   key_backups: KeyBackupsTable;
   credential_passwords: CredentialPasswordsTable;
