@@ -194,10 +194,12 @@ function signerVector(): Vector {
   const body = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url(claims)}`;
   const ticket = `${body}.${createHmac("sha256", hkdf(INFO.ticket)).update(body).digest("base64url")}`;
   const row = { id: identityId, user_id: USER, agent_id: null, curve: "secp256k1", public_key: "04…", address: "0x…", allow_blind: 0 };
+  // A policy row (formats §21): the canonical JSON of the normalised policy, MAC'd with the identity id.
+  const policy = `{"allowed_recipients":["0x00000000000000000000000000000000000000AA"],"max_value_per_tx":"1000000000000000000","rolling_limit":{"max_value":"3000000000000000000","window_seconds":86400}}`;
   const rowInput = `clawkeep/identity-row/v1\n${row.id}\n${row.user_id}\n\n${row.curve}\n${row.public_key}\n${row.address}\n${row.allow_blind}`;
   return {
-    format: "clawkeep signer v1: sealed key ck-sk1, seed worker format, sign ticket, identity row MAC",
-    description: "A secp256k1 private key (bytes 0x01..0x20) sealed for identity idn_00112233445566778899 under the seal purpose key of the fixed master key (nonce 0x50..0x5b), the same key in the seed's worker format under WORKER_SEALING_KEY c0c1…df (IV 0x70..0x7b), a sign ticket under the ticket purpose key, and the MAC of an identity row.",
+    format: "clawkeep signer v1: sealed key ck-sk1, seed worker format, sign ticket, identity row MAC, policy row MAC",
+    description: "A secp256k1 private key (bytes 0x01..0x20) sealed for identity idn_00112233445566778899 under the seal purpose key of the fixed master key (nonce 0x50..0x5b), the same key in the seed's worker format under WORKER_SEALING_KEY c0c1…df (IV 0x70..0x7b), a sign ticket under the ticket purpose key, the MAC of an identity row, and the MAC of a policy row.",
     expect: "ok",
     private_key_hex: hex(privateKey),
     context: ctx,
@@ -211,6 +213,8 @@ function signerVector(): Vector {
     ticket,
     identity_row: row,
     identity_row_mac: createHmac("sha256", hkdf(INFO.row)).update(rowInput).digest("hex"),
+    policy_json: policy,
+    policy_row_mac: createHmac("sha256", hkdf(INFO.row)).update(`clawkeep/identity-policy/v1\n${identityId}\n${policy}`).digest("hex"),
   };
 }
 

@@ -209,6 +209,21 @@ export const SETTINGS = {
     schema: int(10, 3600).default(300),
     doc: "How long a sign ticket from sign-intent stays valid; it is single use in any case.",
   },
+  rateLimitWindowMs: {
+    env: "RATE_LIMIT_WINDOW_MS",
+    schema: int(1000, 86_400_000).default(60_000),
+    doc: "The window the signer's rate limits count in (fixed windows, counted in the meta store so every node shares them).",
+  },
+  rateLimitPerUser: {
+    env: "RATE_LIMIT_PER_USER",
+    schema: int(1, 1_000_000).default(600),
+    doc: "Signer and login requests (identities, sign-intent, sign, policy, freeze) one user may make per window; over it: 429 `rate_limited` with Retry-After.",
+  },
+  rateLimitPerIdentitySign: {
+    env: "RATE_LIMIT_PER_IDENTITY_SIGN",
+    schema: int(1, 1_000_000).default(120),
+    doc: "Signatures (`POST /v1/identities/:id/sign`) one identity may make per window, whoever asks.",
+  },
   telegramBotToken: {
     env: "TELEGRAM_BOT_TOKEN",
     schema: z.string().regex(/^[0-9]+:[A-Za-z0-9_-]{20,}$/, "must be a bot token from @BotFather").optional(),
@@ -286,6 +301,9 @@ export interface Config {
   workerSealingKey: Redacted<string> | undefined;
   ticketSigningSecret: Redacted<string> | undefined;
   ticketTtlSeconds: number;
+  rateLimitWindowMs: number;
+  rateLimitPerUser: number;
+  rateLimitPerIdentitySign: number;
   telegramBotToken: Redacted<string> | undefined;
   telegramBotUsername: string | undefined;
   telegramWebhookSecret: Redacted<string> | undefined;

@@ -24,7 +24,10 @@ import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
 import { createSupportAccess, grantRowMac } from "./agents/support.js";
 import { createProxyService } from "./proxy/service.js";
-import { createSigner } from "./signer/identities.js";
+import { createSigner, type SignerCaller } from "./signer/identities.js";
+import { createGuards } from "./signer/guards.js";
+import { createFreeze } from "./signer/freeze.js";
+import { createRateLimiter } from "./signer/rate-limit.js";
 import { sealingKeyId, type SealingKey } from "./signer/sealed-key.js";
 
 // The composition root: the only module that picks concrete adapters and wires the domain
@@ -101,11 +104,14 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   };
   const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
   const singleUse = createSingleUse(meta.db);
+  // A verified login lifts the user's signer freeze; the freeze service is made further down.
+  let onSession: (userId: string, actor: string) => Promise<void> = async () => {};
   const login = createLogin({
     db: meta.db,
     durable,
     audit,
     users,
+    onSession: (u, a) => onSession(u, a),
     settings: {
       challengeTtlSeconds: config.challengeTtlSeconds,
       sessionTtlSeconds: config.sessionTtlSeconds,
@@ -151,7 +157,13 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     },
   });
   forgetProxyCaches = (userId) => proxy.forget(userId);
+  const guards = createGuards({ db: meta.db, dialect: meta.dialect, audit, rowKeys: keys.rowKeys });
+  const agentIdOf = async (c: SignerCaller, name: string) => (await agents.mine(c, name)).id;
+  const freeze = createFreeze({ db: meta.db, durable, audit, guards, agentId: agentIdOf, sessionStartedAt: (u, t) => login.sessionStartedAt(u, t) });
+  onSession = (userId, actor) => freeze.onLogin(userId, actor).then(() => undefined);
+  const rateLimiter = createRateLimiter(meta.db, config.rateLimitWindowMs);
   const signer = createSigner({
+    guards,
     db: meta.db,
     durable,
     audit,
@@ -160,7 +172,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     sealingKeys: sealingKeys(config, keys.sealKeys),
     ticketKeys: [config.ticketSigningSecret ? Buffer.from(config.ticketSigningSecret.unwrap(), "utf8") : keys.ticketKey],
     ticketTtlSeconds: config.ticketTtlSeconds,
-    agentId: async (c, name) => (await agents.mine(c, name)).id,
+    agentId: agentIdOf,
   });
   wipe(master.key);
   return {
@@ -183,6 +195,8 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     support,
     proxy,
     signer,
+    freeze,
+    rateLimiter,
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();
@@ -244,6 +258,8 @@ export function startMaintenance(rt: Runtime, onError: (e: unknown) => void): { 
       if (c.retentionDays > 0) await pruneVersions({ db: rt.meta.db, durable: () => rt.meta.durable(), blobs: rt.blobs, audit: rt.audit }, { olderThanDays: c.retentionDays });
       await rt.singleUse.prune();
       await rt.login.prune();
+      await rt.rateLimiter.prune();
+      await rt.signer.pruneSpends();
     } catch (e) {
       onError(e);
     }

@@ -42,6 +42,10 @@ export function exitCodeFor(code: string | undefined): number {
     case "ticket_expired":
     case "ticket_replayed":
     case "ticket_mismatch":
+    case "ticket_voided":
+    case "policy_denied":
+    case "signer_frozen":
+    case "fresh_login_required":
     case "challenge_pending":
     case "challenge_expired":
     case "challenge_used":

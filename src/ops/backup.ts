@@ -31,6 +31,10 @@ export const BACKUP_TABLES: { name: keyof DB; order: string[] }[] = [
   { name: "key_backups", order: ["identity_id"] },
   { name: "auth_challenges", order: ["id"] },
   { name: "telegram_links", order: ["telegram_user_id"] },
+  { name: "identity_policies", order: ["identity_id"] },
+  { name: "signer_spends", order: ["ticket_id"] },
+  { name: "signer_holds", order: ["subject"] },
+  { name: "rate_limits", order: ["key"] },
 ];
 const PAGE = 1000;
 

@@ -10,7 +10,7 @@ import { agentRoutes } from "./routes/agents.js";
 import { agentApi } from "./routes/agent-api.js";
 import { credentialPasswordRoutes } from "./routes/credential-password.js";
 import { gatewayAdminRoutes, gatewayHealthRoutes, gatewayPassThrough } from "./routes/gateway.js";
-import { identityRoutes } from "./routes/identities.js";
+import { userSignerRoutes, type SignerRouteDeps } from "./routes/identities.js";
 import { authRoutes } from "./routes/auth.js";
 import { createProxyTransports } from "../proxy/index.js";
 
@@ -95,6 +95,12 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     }
   });
 
+  const signerDeps: SignerRouteDeps = {
+    signer: rt.signer,
+    freeze: rt.freeze,
+    limiter: rt.rateLimiter,
+    limits: { perUser: rt.config.rateLimitPerUser, perIdentitySign: rt.config.rateLimitPerIdentitySign },
+  };
   await app.register(async (a) => authRoutes(a, rt.login));
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));
@@ -104,7 +110,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     auditRoutes(v1, rt.audit);
     agentRoutes(v1, rt.agents, rt.support, rt.erasure);
     gatewayAdminRoutes(v1, rt.proxy);
-    identityRoutes(v1, rt.signer);
+    userSignerRoutes(v1, signerDeps);
   });
   // The proxy's lines are built only from ProxyEvent (ids, counts, durations, status and close
   // codes, stable error codes): no redaction path can match one of its keys, so running the
@@ -124,6 +130,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     transports.ws.upgrade(req, socket, head).catch(() => socket.destroy());
   });
   app.addHook("onClose", async () => transports.ws.close());
-  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords }));
+  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords, signer: signerDeps }));
   return app;
 }

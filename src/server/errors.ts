@@ -9,6 +9,7 @@ export const sendError = (reply: FastifyReply, code: ErrorCode, message: string,
 export function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ClawkeepError) {
     if (err.status >= 500) req.log.error({ code: err.code }, err.message);
+    if (err.code === "rate_limited" && err.details?.retry_after_seconds !== undefined) reply.header("retry-after", String(err.details.retry_after_seconds));
     return sendError(reply, err.code, err.message, err.details);
   }
   const fe = err as FastifyError;

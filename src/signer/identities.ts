@@ -12,6 +12,8 @@ import { addressOf, CURVES, generateKey, publicKeyOf, signDigestSecp256k1, signE
 import { preparePayload } from "./payloads.js";
 import { openSealedKey, sealPrivateKey, type SealingKey } from "./sealed-key.js";
 import { issueTicket, verifyTicket } from "./tickets.js";
+import { decide, factsOf, parsePolicy, type Decision, type Policy } from "./policy.js";
+import type { Guards, Subject } from "./guards.js";
 
 // Signer identities and the two-step sign flow (seed 003): sign-intent decodes the payload into a
 // preview and issues a single-use ticket bound to (user, identity, payload hash, preview hash);
@@ -73,7 +75,9 @@ export function createSigner(deps: {
   ticketTtlSeconds: number;
   /** Resolves one of the caller's agents by name (the agent registry). */
   agentId: (c: SignerCaller, name: string) => Promise<string>;
+  guards: Guards;
 }) {
+  const { guards } = deps;
   const { db, audit } = deps;
   const macs = rowMacs<IdentitiesTable>(deps.rowKeys, (k, r) => identityRowMac(k, r), "signer");
   if (!deps.sealingKeys[0] || !deps.ticketKeys[0]) throw new Error("signer needs a sealing key and a ticket key");
@@ -100,6 +104,7 @@ export function createSigner(deps: {
     if (!CURVES.includes(body.curve as Curve)) throw new ClawkeepError("bad_request", "curve must be secp256k1 (EVM) or ed25519 (Solana)");
     if (body.label !== undefined && !LABEL_RE.test(body.label)) throw new ClawkeepError("bad_request", "label must be 1-64 letters, digits, spaces or _.:@-");
     const curve = body.curve as Curve;
+    if (c.agentId && (body.agent !== undefined || body.allowBlindSigning)) throw new ClawkeepError("forbidden", "an agent creates identities bound to itself, without blind signing");
     const agentId = c.agentId ?? (body.agent !== undefined ? await deps.agentId(c, body.agent) : null);
     const id = `idn_${randomBytes(10).toString("hex")}`;
     const sk = generateKey(curve);
@@ -148,6 +153,8 @@ export function createSigner(deps: {
 
   /** Destroys an identity: its sealed key is deleted (erased, not flagged); the row stays as a tombstone. */
   async function destroy(c: SignerCaller, id: string): Promise<IdentityInfo> {
+    // Destroying erases the key for good: its user's call, never a (possibly compromised) agent's.
+    if (c.agentId) throw new ClawkeepError("forbidden", "an agent cannot destroy an identity; its user can");
     const r = await mine(c, id);
     if (r.status === "destroyed") return info(r);
     const now = new Date().toISOString();
@@ -173,9 +180,50 @@ export function createSigner(deps: {
     return r;
   }
 
-  async function signIntent(c: SignerCaller, id: string, payload: unknown) {
+  const subjects = (userId: string, agentId: string | null | undefined): Subject[] => [`user:${userId}`, ...(agentId ? [`agent:${agentId}` as const] : [])];
+
+  async function notFrozen(c: SignerCaller, target: string, action: string) {
+    try {
+      await guards.assertNotFrozen(subjects(c.userId, c.agentId));
+    } catch (e) {
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, action);
+      throw e;
+    }
+  }
+
+  /** The policy's verdict on a prepared payload, with what the identity spent in the policy's window. */
+  async function judge(r: IdentitiesTable, p: ReturnType<typeof preparePayload>, policy: Policy | undefined): Promise<Decision> {
+    const spent = policy?.rolling_limit ? await guards.spentSince(r.id, policy.rolling_limit.window_seconds) : 0n;
+    return decide(policy, factsOf(p, r.address), r.curve, spent);
+  }
+
+  const denied = (c: SignerCaller, d: Decision, target: string, action: string, meta: Record<string, string>) =>
+    refuse(c, "policy_denied", `denied by rule ${d.rule}: ${d.reason}`, target, action, { rule: d.rule ?? "", ...meta }).catch((e: ClawkeepError) => {
+      throw new ClawkeepError("policy_denied", e.message, { details: { rule: d.rule ?? "", ...(d.budget ? { budget_left: d.budget.left } : {}) } });
+    });
+
+  async function getPolicy(c: SignerCaller, id: string): Promise<Policy> {
+    const r = await mine(c, id);
+    return (await guards.policyOf(r.id, r.user_id)) ?? {};
+  }
+
+  /** Sets (or, with an empty object, clears) an identity's policy. Only its user may: an agent must not loosen its own limits. */
+  async function setPolicy(c: SignerCaller, id: string, raw: unknown): Promise<Policy> {
+    if (c.agentId) throw new ClawkeepError("forbidden", "an agent cannot change a signing policy");
+    const r = await activeIdentity(c, id, "IdentityPolicyRefused");
+    const policy = parsePolicy(raw, r.curve);
+    await db.transaction().execute(async (trx) => {
+      await guards.setPolicy(trx, id, policy);
+      await audit.append(trx, { userId: c.userId, actor: c.actor, action: "IdentityPolicySet", target: `identity/${id}`, outcome: "success", metadata: { policy: JSON.stringify(policy) } });
+    });
+    await deps.durable();
+    return policy;
+  }
+
+  async function signIntent(c: SignerCaller, id: string, payload: unknown, opts: { dryRun?: boolean } = {}) {
     const r = await activeIdentity(c, id, "SignIntentRefused");
     const target = `identity/${id}`;
+    await notFrozen(c, target, "SignIntentRefused");
     let p: ReturnType<typeof preparePayload>;
     try {
       p = preparePayload(payload, r.curve, r.address);
@@ -186,6 +234,12 @@ export function createSigner(deps: {
     if (p.blind && r.allow_blind !== 1) {
       return refuse(c, "blind_signing_refused", "a bare digest cannot be previewed; this identity does not allow blind signing", target, "SignIntentRefused", { kind: p.kind });
     }
+    const decision = await judge(r, p, await guards.policyOf(r.id, r.user_id));
+    if (opts.dryRun) {
+      await audit.record({ userId: c.userId, actor: c.actor, action: "SignIntentDryRun", target, outcome: "success", metadata: { kind: p.kind, payload_hash: p.payloadHash, allowed: decision.allowed, rule: decision.rule ?? null } });
+      return { dryRun: true as const, decision, kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
+    }
+    if (!decision.allowed) return denied(c, decision, target, "SignIntentRefused", { kind: p.kind, payload_hash: p.payloadHash });
     const { ticket, claims } = await issueTicket(
       deps.ticketKeys[0]!,
       { sub: id, uid: c.userId, ...(c.agentId ? { aid: c.agentId } : {}), knd: p.kind, ph: p.payloadHash, vh: p.previewHash },
@@ -199,7 +253,7 @@ export function createSigner(deps: {
       outcome: "success",
       metadata: { kind: p.kind, payload_hash: p.payloadHash, preview_hash: p.previewHash, ticket_id: claims.jti, expires_at: new Date(claims.exp * 1000).toISOString() },
     });
-    return { ticket, expiresAt: new Date(claims.exp * 1000).toISOString(), kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
+    return { dryRun: false as const, ticket, decision, expiresAt: new Date(claims.exp * 1000).toISOString(), kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
   }
 
   async function openKey(r: IdentitiesTable): Promise<Buffer> {
@@ -218,6 +272,7 @@ export function createSigner(deps: {
   async function sign(c: SignerCaller, id: string, ticket: unknown, payload: unknown) {
     const target = `identity/${id}`;
     const r = await activeIdentity(c, id, "SignRefused");
+    await notFrozen(c, target, "SignRefused");
     let claims: Awaited<ReturnType<typeof verifyTicket>>;
     try {
       claims = await verifyTicket(deps.ticketKeys, ticket);
@@ -239,11 +294,30 @@ export function createSigner(deps: {
       return refuse(c, "ticket_mismatch", "the payload is not the one the ticket was issued for", target, "SignRefused", { ticket_id: claims.jti });
     }
     if (p.blind && r.allow_blind !== 1) return refuse(c, "blind_signing_refused", "this identity does not allow blind signing", target, "SignRefused");
+    if (await guards.ticketVoided(subjects(claims.uid, claims.aid), claims.iat)) {
+      return refuse(c, "ticket_voided", "the ticket was issued before a freeze and stays void: ask for a new one", target, "SignRefused", { ticket_id: claims.jti });
+    }
+    // The policy as it is now, not as it was at sign-intent; checked once before the ticket is
+    // spent (a refusal then leaves it usable) and again under the ledger lock.
+    const policy = await guards.policyOf(r.id, r.user_id);
+    const before = await judge(r, p, policy);
+    if (!before.allowed) return denied(c, before, target, "SignRefused", { ticket_id: claims.jti });
     // Spent before signing, in the meta store: one INSERT decides between concurrent spends on
     // any number of nodes. A failure after this point leaves the ticket spent, never reusable.
     if (!(await deps.singleUse.claim("sign-ticket", claims.jti, Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + 60))) {
       return refuse(c, "ticket_replayed", "the ticket was already used", target, "SignRefused", { ticket_id: claims.jti });
     }
+    // Only a rolling limit is stateful: the ledger lock makes two nodes' signatures take turns
+    // at the remaining budget, and the spend is recorded before the key is opened.
+    const facts = factsOf(p, r.address);
+    const rolling = policy?.rolling_limit;
+    const verdict = rolling
+      ? await guards.withLedger(r.id, rolling.window_seconds, (spent) => {
+          const d = decide(policy, facts, r.curve, spent);
+          return { result: d, record: d.allowed ? { ticketId: claims.jti, amount: facts.value } : null };
+        })
+      : before;
+    if (!verdict.allowed) return denied(c, verdict, target, "SignRefused", { ticket_id: claims.jti });
     const sk = await openKey(r);
     try {
       let out: Record<string, unknown>;
@@ -310,7 +384,7 @@ export function createSigner(deps: {
     }
   }
 
-  return { create, list, get, destroy, signIntent, sign, restore };
+  return { create, list, get, destroy, signIntent, sign, restore, getPolicy, setPolicy, pruneSpends: guards.pruneSpends };
 }
 
 export type Signer = ReturnType<typeof createSigner>;

@@ -17,6 +17,9 @@ import type { UserService } from "./users.js";
 // link; `verify` needs it. Whoever sees the link (a shared chat, a screenshot) can resolve the
 // challenge for their own account but cannot collect the session.
 
+/** The name every session token gets, which tells a login's session from an API token. */
+export const SESSION_TOKEN_NAME = "session:telegram";
+
 export const CHALLENGE_ID_RE = /^chl_[0-9a-f]{32}$/;
 const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
 const TELEGRAM_ID_RE = /^[1-9][0-9]{0,19}$/;
@@ -31,7 +34,15 @@ export interface LoginSettings {
   webhookSecret: { unwrap(): string } | undefined;
 }
 
-export function createLogin(deps: { db: Kysely<DB>; durable: () => Promise<void>; audit: AuditLog; users: UserService; settings: LoginSettings }) {
+export function createLogin(deps: {
+  db: Kysely<DB>;
+  durable: () => Promise<void>;
+  audit: AuditLog;
+  users: UserService;
+  settings: LoginSettings;
+  /** After a verified login: a fresh login lifts the user's signer freeze. */
+  onSession?: (userId: string, actor: string) => Promise<void>;
+}) {
   const { db, audit, settings } = deps;
 
   async function challenge(body: { telegramUserId?: string }) {
@@ -110,7 +121,7 @@ export function createLogin(deps: { db: Kysely<DB>; durable: () => Promise<void>
       .executeTakeFirst();
     if (Number(took.numUpdatedRows) !== 1) return refuse("challenge_used", "this challenge was already used: start a new login", id);
     const tg = row.telegram_user_id!;
-    const session = { name: "session:telegram", ttlSeconds: settings.sessionTtlSeconds };
+    const session = { name: SESSION_TOKEN_NAME, ttlSeconds: settings.sessionTtlSeconds };
     let user = await userFor(tg);
     let token: { token: string; expiresAt: string | null };
     if (!user) {
@@ -139,6 +150,7 @@ export function createLogin(deps: { db: Kysely<DB>; durable: () => Promise<void>
     }
     await audit.record({ userId: user.id, actor: `telegram:${tg}`, action: "SessionCreated", target: `challenge/${id}`, outcome: "success", metadata: { expires_at: token.expiresAt } });
     await deps.durable();
+    await deps.onSession?.(user.id, `telegram:${tg}`);
     return { token: token.token, expiresAt: token.expiresAt, user };
   }
 
@@ -152,7 +164,13 @@ export function createLogin(deps: { db: Kysely<DB>; durable: () => Promise<void>
   const webhookAuthorized = (given: string | undefined): boolean =>
     settings.webhookSecret !== undefined && given !== undefined && constantTimeEqual(given, settings.webhookSecret.unwrap());
 
-  return { challenge, resolveFromTelegram, verify, prune, webhookAuthorized };
+  /** When the token was made, if it is one of the user's login sessions; null for an API token. */
+  async function sessionStartedAt(userId: string, tokenId: string): Promise<string | null> {
+    const t = await db.selectFrom("tokens").select(["name", "created_at"]).where("id", "=", tokenId).where("user_id", "=", userId).executeTakeFirst();
+    return t && t.name === SESSION_TOKEN_NAME ? t.created_at : null;
+  }
+
+  return { challenge, resolveFromTelegram, verify, prune, webhookAuthorized, sessionStartedAt };
 }
 
 export type Login = ReturnType<typeof createLogin>;

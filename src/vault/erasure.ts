@@ -107,6 +107,7 @@ export function createErasure(deps: ErasureDeps) {
         .where("agent_id", "=", agent.id)
         .where("status", "=", "active")
         .executeTakeFirst();
+      await trx.deleteFrom("signer_holds").where("subject", "=", `agent:${agent.id}`).execute();
       await trx.deleteFrom("agents").where("id", "=", agent.id).execute();
       const n = Number(g.numDeletedRows);
       await audit.append(trx, {
@@ -134,8 +135,12 @@ export function createErasure(deps: ErasureDeps) {
     const versions = await trx.deleteFrom("secret_versions").where("user_id", "=", userId).executeTakeFirst();
     await trx.deleteFrom("secret_heads").where("user_id", "=", userId).execute();
     await trx.deleteFrom("credential_passwords").where("user_id", "=", userId).execute();
-    await trx.deleteFrom("key_backups").where("identity_id", "in", trx.selectFrom("identities").select("id").where("user_id", "=", userId)).execute();
+    const owned = () => trx.selectFrom("identities").select("id").where("user_id", "=", userId);
+    await trx.deleteFrom("key_backups").where("identity_id", "in", owned()).execute();
+    await trx.deleteFrom("identity_policies").where("identity_id", "in", owned()).execute();
+    await trx.deleteFrom("signer_spends").where("identity_id", "in", owned()).execute();
     await trx.deleteFrom("identities").where("user_id", "=", userId).execute();
+    await trx.deleteFrom("signer_holds").where("user_id", "=", userId).execute();
     await trx.deleteFrom("telegram_links").where("user_id", "=", userId).execute();
     // Wipe the wrapped DEKs first so no row version that still holds one is left behind by a
     // delete alone (PostgreSQL keeps dead tuples until VACUUM; compact() handles those).

@@ -18,6 +18,9 @@ import { argon2idRoot, passwordKeys } from "../../src/crypto/password-kdf.js";
 import { openSealedKey, sealingKeyId } from "../../src/signer/sealed-key.js";
 import { verifyTicket } from "../../src/signer/tickets.js";
 import { identityRowMac } from "../../src/signer/identities.js";
+import { policyRowMac } from "../../src/signer/guards.js";
+import { parsePolicy } from "../../src/signer/policy.js";
+import { canonicalJson } from "../../src/signer/payloads.js";
 import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
 
 // Every committed vector (test/vectors/*.json, made by scripts/gen-vectors.ts from the spec in
@@ -177,6 +180,9 @@ describe("test vectors", () => {
       await expect(verifyTicket([buf(v.ticket_key_hex)], v.ticket, v.ticket_claims.exp * 1000)).rejects.toThrow(/expired/);
       await expect(verifyTicket([buf(v.ticket_key_hex)], v.ticket.slice(0, -1) + (v.ticket.endsWith("A") ? "B" : "A"), (v.ticket_claims.iat + 1) * 1000)).rejects.toThrow(/does not verify/);
       expect(identityRowMac(buf(keys.row.key_hex), v.identity_row)).toBe(v.identity_row_mac);
+      expect(policyRowMac(buf(keys.row.key_hex), { identity_id: v.context.identityId, policy: v.policy_json })).toBe(v.policy_row_mac);
+      // The stored form is the canonical JSON of the normalised policy.
+      expect(canonicalJson(parsePolicy(JSON.parse(v.policy_json), "secp256k1"))).toBe(v.policy_json);
     });
 
     it("row-macs: userRowMac and grantRowMac give the committed MACs under the row purpose key", () => {
@@ -236,6 +242,7 @@ describe("test vectors", () => {
       signer.sealed_ck_sk1,
       signer.sealed_worker_v0,
       signer.identity_row_mac,
+      signer.policy_row_mac,
       signer.ticket,
       load("secret-envelope-ok.json").envelope_hex,
       load("dek-envelope-ok.json").envelope_hex,

@@ -6,6 +6,7 @@ import { ClawkeepError } from "../../errors.js";
 import { bearerOf } from "../auth.js";
 import type { CredentialPasswords } from "../../vault/credential-password.js";
 import { credentialPassword, requestUnlock } from "./credential-password.js";
+import { identityRoutes, type SignerRouteDeps } from "./identities.js";
 
 // The agent-facing API, in its own plugin scope: the handshake (no bearer; the body is signed)
 // and routes for agent tokens only. User tokens are refused here, and agent tokens are refused
@@ -17,9 +18,9 @@ declare module "fastify" {
   }
 }
 
-export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess; passwords: CredentialPasswords }) {
+export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess; passwords: CredentialPasswords; signer: SignerRouteDeps }) {
   // The signature covers the body's exact bytes, so the handshake reads it as text and parses
-  // it itself; no other route in this scope takes a body.
+  // it itself; so do the signer routes below (with a limit that fits a large transaction).
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: 16 * 1024 }, (_req, body, done) => done(null, body));
   app.decorateRequest("agent", null);
@@ -45,6 +46,15 @@ export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess
         await u.wipe();
       }
       return reply.header("cache-control", "no-store").send({ agent_id: claims.agt, agent: claims.name, secrets });
+    });
+    // An agent is its own signer principal: it sees and uses only identities bound to it.
+    await scoped.register(async (signing) => {
+      signing.removeContentTypeParser("application/json");
+      signing.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
+      identityRoutes(signing, deps.signer, "/v1/agent/identities", (req) => {
+        const a = req.agent!;
+        return { userId: a.usr, actor: `agent:${a.agt}`, agentId: a.agt };
+      });
     });
     scoped.get("/v1/agent/support-access", async (req) => {
       const claims = req.agent!;

@@ -221,6 +221,43 @@ const m0009: Migration = {
   },
 };
 
+// Signer policy, spends, freezes and rate-limit counters (schema.ts says what each holds).
+const m0010: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("identity_policies")
+      .addColumn("identity_id", "text", (c) => c.primaryKey().references("identities.id"))
+      .addColumn("policy", "text", (c) => c.notNull())
+      .addColumn("updated_at", "text", (c) => c.notNull())
+      .addColumn("mac", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("signer_spends")
+      .addColumn("ticket_id", "text", (c) => c.primaryKey())
+      .addColumn("identity_id", "text", (c) => c.notNull().references("identities.id"))
+      .addColumn("amount", "text", (c) => c.notNull())
+      .addColumn("created_at", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("signer_spends_identity").on("signer_spends").columns(["identity_id", "created_at"]).execute();
+    await db.schema
+      .createTable("signer_holds")
+      .addColumn("subject", "text", (c) => c.primaryKey())
+      .addColumn("user_id", "text", (c) => c.notNull().references("users.id"))
+      .addColumn("frozen", "integer", (c) => c.notNull())
+      .addColumn("frozen_at", "text")
+      .addColumn("frozen_by", "text")
+      .addColumn("tickets_not_before", "text", (c) => c.notNull())
+      .addColumn("updated_at", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("rate_limits")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("window_start", "text", (c) => c.notNull())
+      .addColumn("hits", "integer", (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** What migrations need from outside the store: keys derived from the master key. */
 export interface MigrationContext {
   /** MACs for rows migration 0007 authenticates; absent when no master key is loaded. */
@@ -273,6 +310,7 @@ export const migrations = (ctx: MigrationContext = {}): Record<string, Migration
   "0007_row_macs_password_mode": m0007(ctx),
   "0008_signer_identities": m0008,
   "0009_challenge_login": m0009,
+  "0010_signer_policy": m0010,
 });
 
 /** The migration list (names and order); running 0007 over existing rows needs a context. */

@@ -177,7 +177,46 @@ export interface TelegramLinksTable {
   created_at: string;
 }
 
+// Signer policy (issue 14): one policy per identity, MAC'd so a database writer cannot widen it
+// (formats §21); the spends that count against its rolling window; freezes of a user or agent
+// (subject `user:<id>` or `agent:<id>`), whose `tickets_not_before` outlives the freeze so a
+// ticket issued before it never becomes good again; fixed-window rate-limit counters.
+export interface IdentityPoliciesTable {
+  identity_id: string;
+  policy: string;
+  updated_at: string;
+  mac: string;
+}
+
+export interface SignerSpendsTable {
+  ticket_id: string;
+  identity_id: string;
+  /** Native units (wei, lamports) as a decimal string: beyond what a JS number holds exactly. */
+  amount: string;
+  created_at: string;
+}
+
+export interface SignerHoldsTable {
+  subject: string;
+  user_id: string;
+  frozen: number;
+  frozen_at: string | null;
+  frozen_by: string | null;
+  tickets_not_before: string;
+  updated_at: string;
+}
+
+export interface RateLimitsTable {
+  key: string;
+  window_start: string;
+  hits: number;
+}
+
 export interface DB {
+  identity_policies: IdentityPoliciesTable;
+  signer_spends: SignerSpendsTable;
+  signer_holds: SignerHoldsTable;
+  rate_limits: RateLimitsTable;
   auth_challenges: AuthChallengesTable;
   telegram_links: TelegramLinksTable;
   identities: IdentitiesTable;

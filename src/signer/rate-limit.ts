@@ -1,0 +1,38 @@
+import { sql, type Kysely } from "kysely";
+import { ClawkeepError } from "../errors.js";
+import type { DB } from "../store/meta/schema.js";
+
+// Fixed-window counters in the meta store, so a limit holds across every node (the seed keeps
+// them in a KV namespace; here the one shared store is the database). One upsert both counts
+// and reads: concurrent hits on any number of nodes each see a distinct count.
+
+export interface RateLimiter {
+  /** Counts one hit on `key`; throws rate_limited (with retry_after_seconds) when it is over `limit`. */
+  hit(key: string, limit: number): Promise<void>;
+  prune(): Promise<number>;
+}
+
+export function createRateLimiter(db: Kysely<DB>, windowMs: number): RateLimiter {
+  return {
+    async hit(key, limit) {
+      const now = Date.now();
+      const start = Math.floor(now / windowMs) * windowMs;
+      const ws = new Date(start).toISOString();
+      const r = await sql<{ hits: number | string }>`
+        insert into rate_limits (key, window_start, hits) values (${key}, ${ws}, 1)
+        on conflict (key) do update set
+          hits = case when rate_limits.window_start = excluded.window_start then rate_limits.hits + 1 else 1 end,
+          window_start = excluded.window_start
+        returning hits`.execute(db);
+      const hits = Number(r.rows[0]?.hits ?? 0);
+      if (hits > limit) {
+        const retry = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
+        throw new ClawkeepError("rate_limited", `too many requests: at most ${limit} per ${windowMs / 1000} s; retry in ${retry} s`, { details: { retry_after_seconds: retry } });
+      }
+    },
+    async prune() {
+      const r = await db.deleteFrom("rate_limits").where("window_start", "<", new Date(Date.now() - 2 * windowMs).toISOString()).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    },
+  };
+}
