@@ -189,8 +189,32 @@ export const SETTINGS = {
   },
   signerMode: {
     env: "SIGNER_MODE",
-    schema: z.enum(["worker"]).default("worker"),
-    doc: "Signer backend (seed 003). `worker`: private keys sealed AES-256-GCM in the meta store under WORKER_SEALING_KEY, or the master key's `clawkeep/seal/v1` purpose key when that is unset. The seed's `enclave` mode (a separate signer process) is not built yet.",
+    schema: z.enum(["worker", "enclave"]).default("worker"),
+    doc: "Signer backend (seed 003). `worker`: private keys sealed AES-256-GCM in the meta store under WORKER_SEALING_KEY, or the master key's `clawkeep/seal/v1` purpose key when that is unset. `enclave`: keys live in `clawkeep signerd`, a separate process whose sealing key this one never has (needs ENCLAVE_BASE_URL, INTERNAL_API_KEY, SIGNERD_ATTESTATION_KEY, SIGNERD_MEASUREMENTS). The default is `worker`, unlike the seed's, so `npm start` runs with nothing else.",
+  },
+  enclaveBaseUrl: {
+    env: "ENCLAVE_BASE_URL",
+    schema: z
+      .string()
+      .regex(/^(unix:\/.+|http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+)$/, "must be unix:/path/to.sock or http://127.0.0.1:<port> (signerd is reached only locally)")
+      .optional(),
+    doc: "Enclave mode: where signerd listens (`clawkeep signerd --listen`).",
+  },
+  internalApiKey: {
+    env: "INTERNAL_API_KEY",
+    schema: z.string().min(32, "must be at least 32 characters").optional(),
+    secret: true,
+    doc: "Enclave mode: the secret the API and signerd share; signerd answers nothing without it.",
+  },
+  signerdAttestationKey: {
+    env: "SIGNERD_ATTESTATION_KEY",
+    schema: z.string().regex(/^[0-9a-f]{64}$/, "must be the 64-hex ed25519 key `clawkeep signerd --print-attestation` prints").optional(),
+    doc: "Enclave mode: signerd's attestation public key, pinned; an attestation under any other key is refused.",
+  },
+  signerdMeasurements: {
+    env: "SIGNERD_MEASUREMENTS",
+    schema: z.string().regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, "must be comma-separated 64-hex measurements").optional(),
+    doc: "Enclave mode: the signerd measurements (SHA-256 of its code files and public config) the API accepts; `clawkeep signerd --print-attestation` prints the running build's.",
   },
   workerSealingKey: {
     env: "WORKER_SEALING_KEY",
@@ -298,6 +322,10 @@ export interface Config {
   proxyWsHighWaterBytes: number;
   proxyWsMaxPayloadBytes: number;
   signerMode: Parsed["signerMode"];
+  enclaveBaseUrl: string | undefined;
+  internalApiKey: Redacted<string> | undefined;
+  signerdAttestationKey: string | undefined;
+  signerdMeasurements: string | undefined;
   workerSealingKey: Redacted<string> | undefined;
   ticketSigningSecret: Redacted<string> | undefined;
   ticketTtlSeconds: number;
@@ -356,6 +384,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
   if (p.telegramBotToken !== undefined && (p.telegramBotUsername === undefined || p.telegramWebhookSecret === undefined)) {
     throw new ClawkeepError("config_invalid", "TELEGRAM_BOT_TOKEN: also set TELEGRAM_BOT_USERNAME and TELEGRAM_WEBHOOK_SECRET");
   }
+  if (p.signerMode === "enclave") {
+    for (const [v, name] of [[p.enclaveBaseUrl, "ENCLAVE_BASE_URL"], [p.internalApiKey, "INTERNAL_API_KEY"], [p.signerdAttestationKey, "SIGNERD_ATTESTATION_KEY"], [p.signerdMeasurements, "SIGNERD_MEASUREMENTS"]] as const) {
+      if (v === undefined) throw new ClawkeepError("config_invalid", `${name}: required with SIGNER_MODE=enclave`);
+    }
+    if (p.workerSealingKey !== undefined) throw new ClawkeepError("config_invalid", "WORKER_SEALING_KEY: not used with SIGNER_MODE=enclave (the key would be in this process); unset it");
+  }
   if (!/^(file|s3):\/\//.test(blobUrl)) {
     throw new ClawkeepError("config_invalid", "CLAWKEEP_BLOB_URL: must start with file:// or s3://");
   }
@@ -368,6 +402,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     previousMasterKeys: p.previousMasterKeys === undefined ? undefined : new Redacted(p.previousMasterKeys),
     metricsToken: p.metricsToken === undefined ? undefined : new Redacted(p.metricsToken),
     workerSealingKey: p.workerSealingKey === undefined ? undefined : new Redacted(p.workerSealingKey),
+    internalApiKey: p.internalApiKey === undefined ? undefined : new Redacted(p.internalApiKey),
     ticketSigningSecret: p.ticketSigningSecret === undefined ? undefined : new Redacted(p.ticketSigningSecret),
     telegramBotToken: p.telegramBotToken === undefined ? undefined : new Redacted(p.telegramBotToken),
     telegramWebhookSecret: p.telegramWebhookSecret === undefined ? undefined : new Redacted(p.telegramWebhookSecret),

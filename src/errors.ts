@@ -59,6 +59,10 @@ export const ERROR_CODES = {
     description: "The identity's stored key is sealed in a format or under a key this signer cannot open (e.g. an enclave key after a switch to worker mode); see docs/signer.md.",
   },
   key_backup_missing: { status: 500, description: "The identity has no key backup row: its key cannot be recovered." },
+  signer_untrusted: {
+    status: 502,
+    description: "Enclave mode: signerd's attestation is not signed by SIGNERD_ATTESTATION_KEY, or its measurement is not in SIGNERD_MEASUREMENTS. Nothing was signed.",
+  },
   policy_denied: {
     status: 403,
     description: "The identity's policy does not allow this payload; the body names the rule (`rule`) and the rolling budget left. `?dry_run=1` on sign-intent explains without refusing. Audited.",

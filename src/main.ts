@@ -26,6 +26,8 @@ import { createSupportAccess, grantRowMac } from "./agents/support.js";
 import { createProxyService } from "./proxy/service.js";
 import { createSigner, type SignerCaller } from "./signer/identities.js";
 import { createGuards } from "./signer/guards.js";
+import { workerBackend } from "./signer/key-backend.js";
+import { enclaveBackend } from "./signer/enclave-client.js";
 import { createFreeze } from "./signer/freeze.js";
 import { createRateLimiter } from "./signer/rate-limit.js";
 import { sealingKeyId, type SealingKey } from "./signer/sealed-key.js";
@@ -169,7 +171,15 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     audit,
     singleUse,
     rowKeys: keys.rowKeys,
-    sealingKeys: sealingKeys(config, keys.sealKeys),
+    keys:
+      config.signerMode === "enclave"
+        ? enclaveBackend({
+            baseUrl: config.enclaveBaseUrl!,
+            internalApiKey: config.internalApiKey!.unwrap(),
+            attestationKey: config.signerdAttestationKey!,
+            measurements: config.signerdMeasurements!.split(","),
+          })
+        : workerBackend(sealingKeys(config, keys.sealKeys)),
     ticketKeys: [config.ticketSigningSecret ? Buffer.from(config.ticketSigningSecret.unwrap(), "utf8") : keys.ticketKey],
     ticketTtlSeconds: config.ticketTtlSeconds,
     agentId: agentIdOf,

@@ -52,6 +52,7 @@ export function exitCodeFor(code: string | undefined): number {
       return EXIT.auth;
     case "integrity_error":
     case "key_backup_missing":
+    case "signer_untrusted":
       return EXIT.integrity;
     case "unavailable":
       return EXIT.unreachable;

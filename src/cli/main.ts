@@ -23,6 +23,14 @@ program
   .option("--bind <addr>", "bind address (CLAWKEEP_BIND)")
   .action(async (o) => (await import("./commands/serve.js")).serve(o));
 
+program
+  .command("signerd")
+  .description("run the enclave-mode signer: holds the sealing key and the private keys the API never has (SIGNER_MODE=enclave)")
+  .option("--dir <dir>", "its own key directory, apart from the API's data dir (SIGNERD_DIR; default ./signerd-data)")
+  .option("--listen <addr>", "unix:/path/to.sock or 127.0.0.1:<port> (SIGNERD_LISTEN; default unix:<dir>/signerd.sock)")
+  .option("--print-attestation", "print SIGNERD_ATTESTATION_KEY and SIGNERD_MEASUREMENTS for the API's configuration, then exit")
+  .action(async (o) => (await import("./commands/signerd.js")).signerd(o));
+
 const user = program.command("user").description("manage users (admin)");
 user
   .command("create <name>")

@@ -2,15 +2,14 @@ import { createHmac, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import { base58 } from "@scure/base";
 import { keccak256, serializeTransaction, type Hex } from "viem";
-import { wipe } from "../crypto/bytes.js";
 import { ClawkeepError, type ErrorCode } from "../errors.js";
 import { rowMacs } from "../keys/row-mac.js";
 import type { AuditLog } from "../audit/log.js";
 import type { SingleUse } from "../store/meta/single-use.js";
 import type { DB, IdentitiesTable } from "../store/meta/schema.js";
-import { addressOf, CURVES, generateKey, publicKeyOf, signDigestSecp256k1, signEd25519, type Curve } from "./curves.js";
+import { addressOf, CURVES, type Curve } from "./curves.js";
 import { preparePayload } from "./payloads.js";
-import { openSealedKey, sealPrivateKey, type SealingKey } from "./sealed-key.js";
+import type { KeyBackend } from "./key-backend.js";
 import { issueTicket, verifyTicket } from "./tickets.js";
 import { decide, factsOf, parsePolicy, type Decision, type Policy } from "./policy.js";
 import type { Guards, Subject } from "./guards.js";
@@ -68,8 +67,8 @@ export function createSigner(deps: {
   audit: AuditLog;
   singleUse: SingleUse;
   rowKeys: Buffer[];
-  /** Primary first: it seals new keys; the others only open (a sealing-key rotation). */
-  sealingKeys: SealingKey[];
+  /** Where keys are made and used (SIGNER_MODE). */
+  keys: KeyBackend;
   /** Primary first: it signs new tickets; the others verify. */
   ticketKeys: Buffer[];
   ticketTtlSeconds: number;
@@ -80,8 +79,8 @@ export function createSigner(deps: {
   const { guards } = deps;
   const { db, audit } = deps;
   const macs = rowMacs<IdentitiesTable>(deps.rowKeys, (k, r) => identityRowMac(k, r), "signer");
-  if (!deps.sealingKeys[0] || !deps.ticketKeys[0]) throw new Error("signer needs a sealing key and a ticket key");
-  const sealing = deps.sealingKeys[0];
+  if (!deps.ticketKeys[0]) throw new Error("signer needs a ticket key");
+  const backend = deps.keys;
 
   async function refuse(c: SignerCaller, code: ErrorCode, message: string, target: string, action: string, meta: Record<string, string | number | boolean | null> = {}): Promise<never> {
     await audit.record({ userId: c.userId, actor: c.actor, action, target, outcome: "failure", metadata: { code, ...meta } });
@@ -107,40 +106,35 @@ export function createSigner(deps: {
     if (c.agentId && (body.agent !== undefined || body.allowBlindSigning)) throw new ClawkeepError("forbidden", "an agent creates identities bound to itself, without blind signing");
     const agentId = c.agentId ?? (body.agent !== undefined ? await deps.agentId(c, body.agent) : null);
     const id = `idn_${randomBytes(10).toString("hex")}`;
-    const sk = generateKey(curve);
-    try {
-      const pub = publicKeyOf(curve, sk);
-      const now = new Date().toISOString();
-      const fields: MacFields = {
-        id,
-        user_id: c.userId,
-        agent_id: agentId,
-        curve,
-        public_key: Buffer.from(pub).toString("hex"),
-        address: addressOf(curve, pub),
-        allow_blind: body.allowBlindSigning ? 1 : 0,
-      };
-      const row: IdentitiesTable = { ...fields, label: body.label ?? null, status: "active", created_at: now, destroyed_at: null, mac: macs.sign(fields as IdentitiesTable) };
-      const sealed = sealPrivateKey(sealing, { user: c.userId, identityId: id, curve }, sk);
-      // One transaction: an identity never exists without its sealed key (the seed's "lost during
-      // a failed identity creation" cannot happen here).
-      await db.transaction().execute(async (trx) => {
-        await trx.insertInto("identities").values(row).execute();
-        await trx.insertInto("key_backups").values({ identity_id: id, sealed_key: sealed, key_id: sealing.keyId, format: "ck-sk1", created_at: now, updated_at: now }).execute();
-        await audit.append(trx, {
-          userId: c.userId,
-          actor: c.actor,
-          action: "IdentityCreated",
-          target: `identity/${id}`,
-          outcome: "success",
-          metadata: { curve, address: row.address, agent_id: agentId, allow_blind: row.allow_blind === 1 },
-        });
+    const made = await backend.generate({ user: c.userId, identityId: id, curve });
+    const pub = made.publicKey;
+    const now = new Date().toISOString();
+    const fields: MacFields = {
+      id,
+      user_id: c.userId,
+      agent_id: agentId,
+      curve,
+      public_key: Buffer.from(pub).toString("hex"),
+      address: addressOf(curve, pub),
+      allow_blind: body.allowBlindSigning ? 1 : 0,
+    };
+    const row: IdentitiesTable = { ...fields, label: body.label ?? null, status: "active", created_at: now, destroyed_at: null, mac: macs.sign(fields as IdentitiesTable) };
+    // One transaction: an identity never exists without its sealed key (the seed's "lost during
+    // a failed identity creation" cannot happen here).
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto("identities").values(row).execute();
+      await trx.insertInto("key_backups").values({ identity_id: id, sealed_key: made.sealed, key_id: made.keyId, format: "ck-sk1", created_at: now, updated_at: now }).execute();
+      await audit.append(trx, {
+        userId: c.userId,
+        actor: c.actor,
+        action: "IdentityCreated",
+        target: `identity/${id}`,
+        outcome: "success",
+        metadata: { curve, address: row.address, agent_id: agentId, allow_blind: row.allow_blind === 1, signer_mode: backend.mode },
       });
-      await deps.durable();
-      return info(row);
-    } finally {
-      wipe(sk);
-    }
+    });
+    await deps.durable();
+    return info(row);
   }
 
   async function list(c: SignerCaller): Promise<IdentityInfo[]> {
@@ -164,6 +158,9 @@ export function createSigner(deps: {
       await audit.append(trx, { userId: c.userId, actor: c.actor, action: "IdentityDestroyed", target: `identity/${id}`, outcome: "success", metadata: { address: r.address } });
     });
     await deps.durable();
+    // The backup row is gone; a signer process that still holds the key drops it too (best effort:
+    // without its backup it could not be restored after signerd's next restart anyway).
+    await backend.forget({ user: r.user_id, identityId: id, curve: r.curve }).catch(() => undefined);
     return info({ ...r, status: "destroyed", destroyed_at: now });
   }
 
@@ -256,17 +253,10 @@ export function createSigner(deps: {
     return { dryRun: false as const, ticket, decision, expiresAt: new Date(claims.exp * 1000).toISOString(), kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
   }
 
-  async function openKey(r: IdentitiesTable): Promise<Buffer> {
-    const b = await db.selectFrom("key_backups").selectAll().where("identity_id", "=", r.id).executeTakeFirst();
+  async function backupOf(r: IdentitiesTable): Promise<string> {
+    const b = await db.selectFrom("key_backups").select("sealed_key").where("identity_id", "=", r.id).executeTakeFirst();
     if (!b) throw new ClawkeepError("key_backup_missing", "no key backup found for this identity: the key cannot be recovered");
-    const { privateKey } = openSealedKey(deps.sealingKeys, { user: r.user_id, identityId: r.id, curve: r.curve }, b.sealed_key);
-    // Defence in depth, and the only binding the seed's AAD-less formats have: the key must be
-    // the one whose public key the (MAC'd) row records.
-    if (Buffer.from(publicKeyOf(r.curve, privateKey)).toString("hex") !== r.public_key) {
-      wipe(privateKey);
-      throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
-    }
-    return privateKey;
+    return b.sealed_key;
   }
 
   async function sign(c: SignerCaller, id: string, ticket: unknown, payload: unknown) {
@@ -318,33 +308,27 @@ export function createSigner(deps: {
         })
       : before;
     if (!verdict.allowed) return denied(c, verdict, target, "SignRefused", { ticket_id: claims.jti });
-    const sk = await openKey(r);
-    try {
-      let out: Record<string, unknown>;
-      if (r.curve === "secp256k1") {
-        const s = signDigestSecp256k1(sk, p.signingInput);
-        const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}` as Hex;
-        out = { signature: hex(s.signature), r: hex(s.r), s: hex(s.s), v: 27 + s.recovery, recovery_id: s.recovery };
-        if (p.evmTx) {
-          const signed = serializeTransaction(p.evmTx, { r: hex(s.r), s: hex(s.s), yParity: s.recovery, v: BigInt(27 + s.recovery) });
-          out = { ...out, signed_transaction: signed, transaction_hash: keccak256(signed) };
-        }
-      } else {
-        const sig = signEd25519(sk, p.signingInput);
-        out = { signature: base58.encode(sig), signature_hex: `0x${Buffer.from(sig).toString("hex")}` };
+    const sig = await backend.sign({ user: r.user_id, identityId: r.id, curve: r.curve }, r.public_key, await backupOf(r), p.signingInput);
+    let out: Record<string, unknown>;
+    if (sig.curve === "secp256k1") {
+      const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}` as Hex;
+      out = { signature: hex(sig.signature), r: hex(sig.r), s: hex(sig.s), v: 27 + sig.recovery, recovery_id: sig.recovery };
+      if (p.evmTx) {
+        const signed = serializeTransaction(p.evmTx, { r: hex(sig.r), s: hex(sig.s), yParity: sig.recovery, v: BigInt(27 + sig.recovery) });
+        out = { ...out, signed_transaction: signed, transaction_hash: keccak256(signed) };
       }
-      await audit.record({
-        userId: c.userId,
-        actor: c.actor,
-        action: "SignatureIssued",
-        target,
-        outcome: "success",
-        metadata: { kind: p.kind, payload_hash: p.payloadHash, preview_hash: p.previewHash, ticket_id: claims.jti },
-      });
-      return { identity: id, address: r.address, kind: p.kind, ...out };
-    } finally {
-      wipe(sk);
+    } else {
+      out = { signature: base58.encode(sig.signature), signature_hex: `0x${Buffer.from(sig.signature).toString("hex")}` };
     }
+    await audit.record({
+      userId: c.userId,
+      actor: c.actor,
+      action: "SignatureIssued",
+      target,
+      outcome: "success",
+      metadata: { kind: p.kind, payload_hash: p.payloadHash, preview_hash: p.previewHash, ticket_id: claims.jti },
+    });
+    return { identity: id, address: r.address, kind: p.kind, ...out };
   }
 
   /**
@@ -356,32 +340,26 @@ export function createSigner(deps: {
     const r = await activeIdentity(c, id, "IdentityRestoreRefused");
     const b = await db.selectFrom("key_backups").selectAll().where("identity_id", "=", id).executeTakeFirst();
     if (!b) return refuse(c, "key_backup_missing", "no key backup found for this identity: the key cannot be recovered", `identity/${id}`, "IdentityRestoreRefused");
-    let opened: ReturnType<typeof openSealedKey>;
+    let taken: Awaited<ReturnType<KeyBackend["restore"]>>;
     try {
-      opened = openSealedKey(deps.sealingKeys, { user: r.user_id, identityId: id, curve: r.curve }, b.sealed_key);
+      taken = await backend.restore({ user: r.user_id, identityId: id, curve: r.curve }, r.public_key, b.sealed_key);
     } catch (e) {
       if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, `identity/${id}`, "IdentityRestoreRefused");
       throw e;
     }
-    try {
-      if (Buffer.from(publicKeyOf(r.curve, opened.privateKey)).toString("hex") !== r.public_key) throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
-      let resealed = false;
-      if (!opened.primary) {
-        const sealed = sealPrivateKey(sealing, { user: r.user_id, identityId: id, curve: r.curve }, opened.privateKey);
-        const n = await db
-          .updateTable("key_backups")
-          .set({ sealed_key: sealed, key_id: sealing.keyId, format: "ck-sk1", updated_at: new Date().toISOString() })
-          .where("identity_id", "=", id)
-          .where("sealed_key", "=", b.sealed_key)
-          .executeTakeFirst();
-        resealed = Number(n.numUpdatedRows) === 1;
-      }
-      await audit.record({ userId: c.userId, actor: c.actor, action: "IdentityRestored", target: `identity/${id}`, outcome: "success", metadata: { from_format: opened.format, resealed } });
-      await deps.durable();
-      return { identity: id, address: r.address, format: resealed ? "ck-sk1" : opened.format, resealed };
-    } finally {
-      wipe(opened.privateKey);
+    let resealed = false;
+    if (taken.resealed) {
+      const n = await db
+        .updateTable("key_backups")
+        .set({ sealed_key: taken.resealed.sealed, key_id: taken.resealed.keyId, format: "ck-sk1", updated_at: new Date().toISOString() })
+        .where("identity_id", "=", id)
+        .where("sealed_key", "=", b.sealed_key)
+        .executeTakeFirst();
+      resealed = Number(n.numUpdatedRows) === 1;
     }
+    await audit.record({ userId: c.userId, actor: c.actor, action: "IdentityRestored", target: `identity/${id}`, outcome: "success", metadata: { from_format: taken.format, resealed, signer_mode: backend.mode } });
+    await deps.durable();
+    return { identity: id, address: r.address, format: resealed ? "ck-sk1" : taken.format, resealed };
   }
 
   return { create, list, get, destroy, signIntent, sign, restore, getPolicy, setPolicy, pruneSpends: guards.pruneSpends };
