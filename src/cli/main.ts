@@ -132,6 +132,28 @@ identity
   .option("--yes", "confirm: this cannot be undone")
   .addOption(jsonOpt())
   .action(async (id, o) => (await import("./commands/identities.js")).remove(id, o));
+identity
+  .command("policy <id>")
+  .description("show an identity's signing policy, or set it from a JSON file (docs/signer.md, formats §21)")
+  .option("--set <file>", "replace the policy with this JSON")
+  .option("--clear", "remove the policy")
+  .addOption(jsonOpt())
+  .action(async (id, o) => (await import("./commands/signer-controls.js")).policy(id, o));
+
+const signerCmd = program.command("signer").description("the signer's freeze switch");
+signerCmd
+  .command("freeze")
+  .description("stop all signing for you (or one agent) at once; open tickets become void for good")
+  .option("--agent <name>", "freeze only this agent")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/signer-controls.js")).freeze(o));
+signerCmd
+  .command("unfreeze")
+  .description("lift a freeze (needs a session from a `clawkeep login` made after it)")
+  .option("--agent <name>", "the agent to unfreeze")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/signer-controls.js")).unfreeze(o));
+signerCmd.command("status").description("what is frozen").addOption(jsonOpt()).action(async (o) => (await import("./commands/signer-controls.js")).status(o));
 
 program
   .command("sign")
@@ -142,6 +164,7 @@ program
   .option("--tx <file>", "an unsigned serialized EVM transaction (0x hex), in a file")
   .option("--solana-message <file>", "a compiled Solana transaction message (base64), in a file")
   .option("--digest <hex>", "a bare 32-byte digest (only for identities that allow blind signing)")
+  .option("--dry-run", "only ask the identity's policy: print the preview and its verdict, sign nothing")
   .option("--yes", "sign without asking (the preview is still printed to stderr)")
   .addOption(jsonOpt())
   .action(async (o) => (await import("./commands/identities.js")).sign(o));
@@ -269,6 +292,13 @@ audit
   .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
   .option("--out <file>", "write the checkpoint here instead of stdout")
   .action(async (o) => (await import("./commands/audit.js")).checkpoint(o));
+audit
+  .command("export")
+  .description("write the audit events you may read as JSON lines for a SIEM (ECS field names), resumable")
+  .addOption(new Option("--format <format>", "ecs (Elastic Common Schema field names) or jsonl (the API's own)").choices(["ecs", "jsonl"]).default("ecs"))
+  .option("--after <seq>", "start after this event seq (resume where a previous export stopped)")
+  .option("--follow", "keep polling for new events until interrupted")
+  .action(async (o) => (await import("./commands/audit.js")).exportLog(o));
 
 audit
   .command("schema")
@@ -302,11 +332,6 @@ master
   .description("write a fresh random master key to a new 0600 file")
   .requiredOption("--out <file>", "file to create")
   .action(async (o) => (await import("./commands/epochs.js")).newMasterKey(o));
-audit
-  .command("export")
-  .description("export the audit log you can see")
-  .addOption(new Option("--format <format>", "output format").choices(["jsonl"]).default("jsonl"))
-  .action(async (o) => (await import("./commands/audit.js")).exportLog(o));
 
 // Encrypted agent-state sync (docs/state.md); rclone crypt compatible.
 const state = program.command("state").description("encrypted agent-state sync (rclone crypt compatible)");

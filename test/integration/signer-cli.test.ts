@@ -120,3 +120,46 @@ describe("clawkeep login", () => {
     }
   });
 });
+
+describe("clawkeep identity policy, sign --dry-run, signer freeze and audit export", () => {
+  it("sets a policy from a file, explains a denial with --dry-run, and freezes signing until a fresh login", async () => {
+    const id = JSON.parse((await ok(["identity", "create", "--curve", "evm", "--json"])).stdout.toString()) as { id: string; address: string };
+    const file = path.join(dir, "policy.json");
+    writeFileSync(file, JSON.stringify({ allow_messages: false }));
+    await ok(["identity", "policy", id.id, "--set", file]);
+    expect(JSON.parse((await ok(["identity", "policy", id.id])).stdout.toString())).toEqual({ allow_messages: false });
+    const dry = await runCli(["sign", "--identity", id.id, "--message", "hi", "--dry-run"], { env });
+    expect(dry.code).toBe(4);
+    expect(dry.stdout.toString()).toContain("denied by rule allow_messages");
+    await ok(["identity", "policy", id.id, "--clear"]);
+    expect((await ok(["sign", "--identity", id.id, "--message", "hi", "--dry-run"])).stdout.toString()).toMatch(/^allowed/);
+
+    expect((await ok(["signer", "freeze"])).stdout.toString()).toContain("signing frozen for you");
+    expect((await ok(["signer", "status"])).stdout.toString()).toMatch(/^user:usr_/);
+    const frozen = await runCli(["sign", "--identity", id.id, "--message", "hi", "--yes"], { env });
+    expect(frozen.code).toBe(4);
+    expect(frozen.stderr.toString()).toContain("signer_frozen");
+    // An API token is not a fresh login: this user has no Telegram account, so the freeze stays.
+    const lift = await runCli(["signer", "unfreeze"], { env });
+    expect(lift.code).toBe(4);
+    expect(lift.stderr.toString()).toContain("fresh_login_required");
+  });
+
+  it("audit export writes ECS JSON lines, resumes with --after, and keeps the raw form with --format jsonl", async () => {
+    const all = (await ok(["audit", "export"])).stdout.toString().trim().split("\n").map((l) => JSON.parse(l));
+    expect(all.length).toBeGreaterThan(3);
+    for (const e of all) {
+      expect(e).toMatchObject({ ecs: { version: expect.any(String) }, event: { dataset: "clawkeep.audit", action: expect.any(String), sequence: expect.any(Number) }, clawkeep: { format: "clawkeep.audit.ecs/v1" } });
+      expect(Date.parse(e["@timestamp"])).not.toBeNaN();
+    }
+    const seqs = all.map((e) => e.event.sequence as number);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(all.map((e) => e.event.action)).toEqual(expect.arrayContaining(["IdentityCreated", "SignerFrozen", "SignIntentRefused", "SignerUnfreezeRefused"]));
+    const mid = seqs[Math.floor(seqs.length / 2)]!;
+    const rest = await ok(["audit", "export", "--after", String(mid)]);
+    expect(rest.stdout.toString().trim().split("\n").map((l) => JSON.parse(l).event.sequence)).toEqual(seqs.filter((s) => s > mid));
+    expect(rest.stderr.toString()).toContain(`--after ${seqs.at(-1)}`);
+    const raw = JSON.parse((await ok(["audit", "export", "--format", "jsonl"])).stdout.toString().split("\n")[0]!);
+    expect(raw).toMatchObject({ seq: seqs[0], hash: all[0].clawkeep.hash });
+  });
+});

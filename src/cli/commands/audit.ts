@@ -77,15 +77,33 @@ export async function checkpoint(o: { dataDir?: string; out?: string }) {
   }
 }
 
-export async function exportLog(_o: { format: string }) {
+/**
+ * `audit export`: the events the token may read (an admin's: all), as JSON lines, raw or in ECS
+ * field names for a SIEM. Resumable with --after (the last `seq` written is printed to stderr);
+ * --follow keeps polling for new events, as a log shipper would.
+ */
+export async function exportLog(o: { format?: string; after?: string; follow?: boolean; intervalMs?: number }) {
+  const { ecsLine } = await import("../../audit/siem.js");
+  const format = o.format ?? "ecs";
+  if (format !== "ecs" && format !== "jsonl") throw new CliError("--format must be ecs or jsonl", EXIT.usage, "bad_request");
+  let after = o.after === undefined ? 0 : Number(o.after);
+  if (!Number.isSafeInteger(after) || after < 0) throw new CliError("--after must be a non-negative integer (an event seq)", EXIT.usage, "bad_request");
   const env = clientEnv();
-  let after = 0;
+  let stop = false;
+  process.once("SIGINT", () => (stop = true));
+  process.once("SIGTERM", () => (stop = true));
   for (;;) {
-    const page = json<{ events: { seq: number }[]; next: number | null }>(await api(env, "GET", `/v1/audit?after=${after}&limit=1000`));
-    for (const e of page.events) process.stdout.write(`${JSON.stringify(e)}\n`);
-    if (page.next === null) return;
-    after = page.next;
+    const page = json<{ events: Parameters<typeof ecsLine>[0][]; next: number | null }>(await api(env, "GET", `/v1/audit?after=${after}&limit=1000`));
+    for (const e of page.events) {
+      if (!process.stdout.write(format === "ecs" ? ecsLine(e) : `${JSON.stringify(e)}\n`)) await new Promise((r) => process.stdout.once("drain", r));
+      after = e.seq;
+    }
+    if (page.next !== null) continue;
+    if (!o.follow || stop) break;
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 2000));
+    if (stop) break;
   }
+  process.stderr.write(`audit export: up to seq ${after}; resume with --after ${after}\n`);
 }
 
 /** `audit schema`: every table and column of the configured meta store, from its own catalogue. */

@@ -80,10 +80,20 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-export async function sign(o: { identity: string; message?: string; typedData?: string; tx?: string; solanaMessage?: string; digest?: string; yes?: boolean; json?: boolean }) {
+export async function sign(o: { identity: string; message?: string; typedData?: string; tx?: string; solanaMessage?: string; digest?: string; yes?: boolean; dryRun?: boolean; json?: boolean }) {
   const env = clientEnv();
   const payload = payloadOf(o);
   const id = enc(o.identity);
+  if (o.dryRun) {
+    const d = json<{ preview: Record<string, unknown>; policy: { allowed: boolean; rule: string | null; reason: string; budget: { left: string } | null } }>(
+      await api(env, "POST", `/v1/identities/${id}/sign-intent?dry_run=1`, { body: { payload } }),
+    );
+    if (o.json) return out(JSON.stringify(d));
+    process.stderr.write(`${JSON.stringify(d.preview, null, 2)}\n`);
+    out(`${d.policy.allowed ? "allowed" : `denied by rule ${d.policy.rule}`}: ${d.policy.reason}${d.policy.budget ? ` (budget left ${d.policy.budget.left})` : ""}`);
+    if (!d.policy.allowed) throw new CliError("the identity's policy would refuse this", EXIT.auth, "policy_denied");
+    return;
+  }
   const intent = json<{ ticket: string; preview: Record<string, unknown>; expires_at: string }>(await api(env, "POST", `/v1/identities/${id}/sign-intent`, { body: { payload } }));
   // The preview is the server's decoding of the exact bytes that will be signed.
   process.stderr.write(`About to sign with ${o.identity}:\n${JSON.stringify(intent.preview, null, 2)}\n(ticket valid until ${intent.expires_at})\n`);
