@@ -222,6 +222,12 @@ export const SETTINGS = {
     secret: true,
     doc: "Worker mode: the AES-256 key (64 hex characters) that seals identity keys. Unset: a key derived from the master key. Keys sealed under another key are opened by `POST /v1/identities/:id/restore` only if this signer holds that key.",
   },
+  workerPreviousSealingKeys: {
+    env: "WORKER_PREVIOUS_SEALING_KEYS",
+    schema: z.string().regex(/^(0x)?[0-9a-fA-F]{64}(,(0x)?[0-9a-fA-F]{64})*$/, "must be comma-separated 32-byte hex keys").optional(),
+    secret: true,
+    doc: "Only while rotating WORKER_SEALING_KEY: the old key(s), comma-separated. They still open what they sealed while `clawkeep signer reseal` seals it again under WORKER_SEALING_KEY; remove them afterwards.",
+  },
   ticketSigningSecret: {
     env: "TICKET_SIGNING_SECRET",
     schema: z.string().min(32, "must be at least 32 characters").optional(),
@@ -327,6 +333,7 @@ export interface Config {
   signerdAttestationKey: string | undefined;
   signerdMeasurements: string | undefined;
   workerSealingKey: Redacted<string> | undefined;
+  workerPreviousSealingKeys: Redacted<string> | undefined;
   ticketSigningSecret: Redacted<string> | undefined;
   ticketTtlSeconds: number;
   rateLimitWindowMs: number;
@@ -402,6 +409,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Flags = 
     previousMasterKeys: p.previousMasterKeys === undefined ? undefined : new Redacted(p.previousMasterKeys),
     metricsToken: p.metricsToken === undefined ? undefined : new Redacted(p.metricsToken),
     workerSealingKey: p.workerSealingKey === undefined ? undefined : new Redacted(p.workerSealingKey),
+    workerPreviousSealingKeys: p.workerPreviousSealingKeys === undefined ? undefined : new Redacted(p.workerPreviousSealingKeys),
     internalApiKey: p.internalApiKey === undefined ? undefined : new Redacted(p.internalApiKey),
     ticketSigningSecret: p.ticketSigningSecret === undefined ? undefined : new Redacted(p.ticketSigningSecret),
     telegramBotToken: p.telegramBotToken === undefined ? undefined : new Redacted(p.telegramBotToken),

@@ -28,6 +28,7 @@ import { createSigner, type SignerCaller } from "./signer/identities.js";
 import { createGuards } from "./signer/guards.js";
 import { workerBackend } from "./signer/key-backend.js";
 import { enclaveBackend } from "./signer/enclave-client.js";
+import { resealAll, type ResealProgress } from "./signer/reseal.js";
 import { createFreeze } from "./signer/freeze.js";
 import { createRateLimiter } from "./signer/rate-limit.js";
 import { sealingKeyId, type SealingKey } from "./signer/sealed-key.js";
@@ -54,10 +55,14 @@ export const migrationContext = (rowKey: Buffer): MigrationContext => ({
  * `clawkeep/seal/v1` keys, which keep opening what they sealed (restore reseals it).
  */
 function sealingKeys(config: Config, derived: SealingKey[]): SealingKey[] {
-  const raw = config.workerSealingKey?.unwrap();
-  if (!raw) return derived;
-  const key = Buffer.from(raw.replace(/^0x/, ""), "hex");
-  return [{ keyId: sealingKeyId(key), key }, ...derived];
+  const explicit = (raw: string | undefined) =>
+    (raw ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((h) => Buffer.from(h.replace(/^0x/, ""), "hex"))
+      .map((key) => ({ keyId: sealingKeyId(key), key }));
+  // The primary (first) seals; the rest only open: earlier explicit keys, then master-derived ones.
+  return [...explicit(config.workerSealingKey?.unwrap()), ...explicit(config.workerPreviousSealingKeys?.unwrap()), ...derived];
 }
 
 export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
@@ -164,6 +169,16 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const freeze = createFreeze({ db: meta.db, durable, audit, guards, agentId: agentIdOf, sessionStartedAt: (u, t) => login.sessionStartedAt(u, t) });
   onSession = (userId, actor) => freeze.onLogin(userId, actor).then(() => undefined);
   const rateLimiter = createRateLimiter(meta.db, config.rateLimitWindowMs);
+  const sealing = sealingKeys(config, keys.sealKeys);
+  const keyBackend =
+    config.signerMode === "enclave"
+      ? enclaveBackend({
+          baseUrl: config.enclaveBaseUrl!,
+          internalApiKey: config.internalApiKey!.unwrap(),
+          attestationKey: config.signerdAttestationKey!,
+          measurements: config.signerdMeasurements!.split(","),
+        })
+      : workerBackend(sealing);
   const signer = createSigner({
     guards,
     db: meta.db,
@@ -171,15 +186,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     audit,
     singleUse,
     rowKeys: keys.rowKeys,
-    keys:
-      config.signerMode === "enclave"
-        ? enclaveBackend({
-            baseUrl: config.enclaveBaseUrl!,
-            internalApiKey: config.internalApiKey!.unwrap(),
-            attestationKey: config.signerdAttestationKey!,
-            measurements: config.signerdMeasurements!.split(","),
-          })
-        : workerBackend(sealingKeys(config, keys.sealKeys)),
+    keys: keyBackend,
     ticketKeys: [config.ticketSigningSecret ? Buffer.from(config.ticketSigningSecret.unwrap(), "utf8") : keys.ticketKey],
     ticketTtlSeconds: config.ticketTtlSeconds,
     agentId: agentIdOf,
@@ -207,6 +214,9 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     signer,
     freeze,
     rateLimiter,
+    /** `clawkeep signer reseal` and the master-key rotation: every backup under the primary sealing key. */
+    resealSigningKeys: (onProgress?: (p: ResealProgress) => void) =>
+      resealAll({ db: meta.db, durable, audit, keys: keyBackend, primaryKeyId: sealing[0]?.keyId, rowKeys: keys.rowKeys }, onProgress),
     /** Readiness for load balancers: the meta store answers and the blob store lists. */
     async ready(): Promise<void> {
       await meta.db.selectFrom("audit_head").select("seq").limit(1).execute();

@@ -140,7 +140,7 @@ identity
   .addOption(jsonOpt())
   .action(async (id, o) => (await import("./commands/signer-controls.js")).policy(id, o));
 
-const signerCmd = program.command("signer").description("the signer's freeze switch");
+const signerCmd = program.command("signer").description("the signer: freeze switch, sealing-key rotation, mode migration");
 signerCmd
   .command("freeze")
   .description("stop all signing for you (or one agent) at once; open tickets become void for good")
@@ -153,6 +153,18 @@ signerCmd
   .option("--agent <name>", "the agent to unfreeze")
   .addOption(jsonOpt())
   .action(async (o) => (await import("./commands/signer-controls.js")).unfreeze(o));
+signerCmd
+  .command("reseal")
+  .description("operator: seal every signing key again under WORKER_SEALING_KEY (old keys in WORKER_PREVIOUS_SEALING_KEYS); online, resumable")
+  .option("--data-dir <dir>", "data directory (CLAWKEEP_DATA_DIR)")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/signer-controls.js")).reseal(o));
+signerCmd
+  .command("migrate")
+  .description("after a signer-mode switch: replace each of your identities whose key this signer cannot open (as the seed's cash init does)")
+  .option("--yes", "destroy and replace them (funds at the old addresses stay there)")
+  .addOption(jsonOpt())
+  .action(async (o) => (await import("./commands/signer-controls.js")).migrate(o));
 signerCmd.command("status").description("what is frozen").addOption(jsonOpt()).action(async (o) => (await import("./commands/signer-controls.js")).status(o));
 
 program

@@ -38,7 +38,10 @@ export async function rotateMasterKey(rt: Runtime, onProgress?: (p: { deks: numb
   }
   const agentSecrets = await rt.agents.rewrapSecrets();
   const rows = (await rt.users.remacUsers()) + (await rt.support.remacGrants());
+  // Worker-mode signing keys sealed under the master's seal purpose key, and the identity and
+  // policy rows' MACs, move with it (an explicit WORKER_SEALING_KEY is left alone).
+  const signer = rt.config.signerMode === "worker" ? await rt.resealSigningKeys() : undefined;
   const events = await rt.audit.rekey((n) => onProgress?.({ deks, events: n }));
-  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, agent_secrets: agentSecrets, rows, events } });
-  return { keyId: primary, deks, agentSecrets, rows, events };
+  await rt.audit.record({ userId: null, actor: "operator", action: "MasterKeyRotated", target: `master/${primary}`, outcome: "success", metadata: { deks, agent_secrets: agentSecrets, rows, events, signing_keys: signer?.resealed ?? 0 } });
+  return { keyId: primary, deks, agentSecrets, rows, events, signingKeys: signer?.resealed ?? 0 };
 }

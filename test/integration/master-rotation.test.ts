@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { verifyMessage } from "ethers";
 import { buildHandshake } from "../../src/agents/signing.js";
 import { rotateMasterKey } from "../../src/ops/master-rotate.js";
 import { BACKENDS } from "../helpers/backends.js";
@@ -23,6 +24,9 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
     await putSecret(old, token, "bot/K", "before-rotation");
     const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
     const grant = (await old.app.inject({ method: "POST", url: "/v1/agents/bot/support-access", headers: bearer(token), payload: { public_key: KEY } })).json();
+    // A signer identity (its key sealed under the master's seal purpose key) with a policy.
+    const idn = (await old.app.inject({ method: "POST", url: "/v1/identities", headers: bearer(token), payload: { curve: "secp256k1" } })).json() as { id: string; address: string };
+    expect((await old.app.inject({ method: "PUT", url: `/v1/identities/${idn.id}/policy`, headers: bearer(token), payload: { allow_messages: true, max_value_per_tx: "5" } })).statusCode).toBe(200);
     await old.shutdown();
 
     const newKey = randomBytes(32).toString("base64");
@@ -52,5 +56,13 @@ describe.each(BACKENDS)("master-key rotation ($name)", (backend) => {
     const grants = (await fresh.app.inject({ method: "GET", url: "/v1/agent/support-access", headers: bearer(hs.json().agent_token) })).json().grants as { id: string }[];
     expect(grants.map((g) => g.id)).toEqual([grant.id]);
     expect(await fresh.rt.audit.verify()).toMatchObject({ ok: true });
+    // The identity signs with only the new key: its key was resealed, its rows re-MAC'd.
+    expect(r.signingKeys).toBe(1);
+    const msg = { kind: "eip191", message: "after rotation" };
+    const i = await fresh.app.inject({ method: "POST", url: `/v1/identities/${idn.id}/sign-intent`, headers: bearer(reissued), payload: { payload: msg } });
+    expect(i.statusCode, i.body).toBe(200);
+    const sig = await fresh.app.inject({ method: "POST", url: `/v1/identities/${idn.id}/sign`, headers: bearer(reissued), payload: { ticket: i.json().ticket, payload: msg } });
+    expect(sig.statusCode, sig.body).toBe(200);
+    expect(verifyMessage("after rotation", sig.json().signature)).toBe(idn.address);
   });
 });
