@@ -177,6 +177,18 @@ function rowMacVector(): Vector {
   };
 }
 
+// ---- signerd attestation (formats §22): ed25519 over (measurement, boot id, nonce) --------------
+function signerdAttestation() {
+  const seed = seq(0x90, 32);
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+  const attestationKey = createPublicKey(key).export({ format: "der", type: "spki" }).subarray(-32).toString("hex");
+  const measurement = "ab".repeat(32);
+  const bootId = "00112233445566778899aabb";
+  const nonce = "0f".repeat(16);
+  const message = `clawkeep/signerd-attestation/v1\n${measurement}\n${bootId}\n${nonce}`;
+  return { attestation_secret_hex: hex(seed), attestation_key: attestationKey, measurement, boot_id: bootId, nonce, signature: sign(null, Buffer.from(message), key).toString("hex") };
+}
+
 // ---- Signer: sealed keys, sign tickets, identity rows (formats §19, §20) ---------------------
 function signerVector(): Vector {
   const identityId = "idn_00112233445566778899";
@@ -213,6 +225,7 @@ function signerVector(): Vector {
     ticket,
     identity_row: row,
     identity_row_mac: createHmac("sha256", hkdf(INFO.row)).update(rowInput).digest("hex"),
+    signerd_attestation: signerdAttestation(),
     policy_json: policy,
     policy_row_mac: createHmac("sha256", hkdf(INFO.row)).update(`clawkeep/identity-policy/v1\n${identityId}\n${policy}`).digest("hex"),
   };

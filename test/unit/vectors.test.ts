@@ -19,6 +19,8 @@ import { openSealedKey, sealingKeyId } from "../../src/signer/sealed-key.js";
 import { verifyTicket } from "../../src/signer/tickets.js";
 import { identityRowMac } from "../../src/signer/identities.js";
 import { policyRowMac } from "../../src/signer/guards.js";
+import { attestationMessage } from "../../src/signer/daemon.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { parsePolicy } from "../../src/signer/policy.js";
 import { canonicalJson } from "../../src/signer/payloads.js";
 import { buildVectors, renderVector, VECTOR_DIR } from "../../scripts/gen-vectors.js";
@@ -181,6 +183,11 @@ describe("test vectors", () => {
       await expect(verifyTicket([buf(v.ticket_key_hex)], v.ticket.slice(0, -1) + (v.ticket.endsWith("A") ? "B" : "A"), (v.ticket_claims.iat + 1) * 1000)).rejects.toThrow(/does not verify/);
       expect(identityRowMac(buf(keys.row.key_hex), v.identity_row)).toBe(v.identity_row_mac);
       expect(policyRowMac(buf(keys.row.key_hex), { identity_id: v.context.identityId, policy: v.policy_json })).toBe(v.policy_row_mac);
+      // signerd's attestation: the message the API checks, under the key it pins.
+      const a = v.signerd_attestation;
+      expect(ed25519.verify(buf(a.signature), attestationMessage(a.measurement, a.boot_id, a.nonce), buf(a.attestation_key))).toBe(true);
+      expect(Buffer.from(ed25519.getPublicKey(buf(a.attestation_secret_hex))).toString("hex")).toBe(a.attestation_key);
+      expect(ed25519.verify(buf(a.signature), attestationMessage(a.measurement, a.boot_id, `${a.nonce}00`), buf(a.attestation_key))).toBe(false);
       // The stored form is the canonical JSON of the normalised policy.
       expect(canonicalJson(parsePolicy(JSON.parse(v.policy_json), "secp256k1"))).toBe(v.policy_json);
     });
@@ -243,6 +250,7 @@ describe("test vectors", () => {
       signer.sealed_worker_v0,
       signer.identity_row_mac,
       signer.policy_row_mac,
+      signer.signerd_attestation.signature,
       signer.ticket,
       load("secret-envelope-ok.json").envelope_hex,
       load("dek-envelope-ok.json").envelope_hex,
