@@ -306,8 +306,8 @@ audit
   .action(async (o) => (await import("./commands/audit.js")).checkpoint(o));
 audit
   .command("export")
-  .description("write the audit events you may read as JSON lines for a SIEM (ECS field names), resumable")
-  .addOption(new Option("--format <format>", "ecs (Elastic Common Schema field names) or jsonl (the API's own)").choices(["ecs", "jsonl"]).default("ecs"))
+  .description("write the audit events you may read as JSON lines (--format ecs: ECS field names for a SIEM), resumable")
+  .addOption(new Option("--format <format>", "ecs (Elastic Common Schema field names) or jsonl (the API's own)").choices(["ecs", "jsonl"]).default("jsonl"))
   .option("--after <seq>", "start after this event seq (resume where a previous export stopped)")
   .option("--follow", "keep polling for new events until interrupted")
   .action(async (o) => (await import("./commands/audit.js")).exportLog(o));

@@ -145,8 +145,8 @@ describe("clawkeep identity policy, sign --dry-run, signer freeze and audit expo
     expect(lift.stderr.toString()).toContain("fresh_login_required");
   });
 
-  it("audit export writes ECS JSON lines, resumes with --after, and keeps the raw form with --format jsonl", async () => {
-    const all = (await ok(["audit", "export"])).stdout.toString().trim().split("\n").map((l) => JSON.parse(l));
+  it("audit export --format ecs writes ECS JSON lines, resumes with --after; the default stays the API's own form", async () => {
+    const all = (await ok(["audit", "export", "--format", "ecs"])).stdout.toString().trim().split("\n").map((l) => JSON.parse(l));
     expect(all.length).toBeGreaterThan(3);
     for (const e of all) {
       expect(e).toMatchObject({ ecs: { version: expect.any(String) }, event: { dataset: "clawkeep.audit", action: expect.any(String), sequence: expect.any(Number) }, clawkeep: { format: "clawkeep.audit.ecs/v1" } });
@@ -156,10 +156,10 @@ describe("clawkeep identity policy, sign --dry-run, signer freeze and audit expo
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(all.map((e) => e.event.action)).toEqual(expect.arrayContaining(["IdentityCreated", "SignerFrozen", "SignIntentRefused", "SignerUnfreezeRefused"]));
     const mid = seqs[Math.floor(seqs.length / 2)]!;
-    const rest = await ok(["audit", "export", "--after", String(mid)]);
+    const rest = await ok(["audit", "export", "--format", "ecs", "--after", String(mid)]);
     expect(rest.stdout.toString().trim().split("\n").map((l) => JSON.parse(l).event.sequence)).toEqual(seqs.filter((s) => s > mid));
     expect(rest.stderr.toString()).toContain(`--after ${seqs.at(-1)}`);
-    const raw = JSON.parse((await ok(["audit", "export", "--format", "jsonl"])).stdout.toString().split("\n")[0]!);
+    const raw = JSON.parse((await ok(["audit", "export"])).stdout.toString().split("\n")[0]!);
     expect(raw).toMatchObject({ seq: seqs[0], hash: all[0].clawkeep.hash });
   });
 });

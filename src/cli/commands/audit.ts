@@ -84,7 +84,7 @@ export async function checkpoint(o: { dataDir?: string; out?: string }) {
  */
 export async function exportLog(o: { format?: string; after?: string; follow?: boolean; intervalMs?: number }) {
   const { ecsLine } = await import("../../audit/siem.js");
-  const format = o.format ?? "ecs";
+  const format = o.format ?? "jsonl";
   if (format !== "ecs" && format !== "jsonl") throw new CliError("--format must be ecs or jsonl", EXIT.usage, "bad_request");
   let after = o.after === undefined ? 0 : Number(o.after);
   if (!Number.isSafeInteger(after) || after < 0) throw new CliError("--after must be a non-negative integer (an event seq)", EXIT.usage, "bad_request");
