@@ -74,7 +74,7 @@ async function flows(url: string, auth: Record<string, string>, id: string, conn
 
 // The limits still count every request (two meta-store upserts per flow); set high so the bench
 // measures the signer rather than a 429.
-const LIMITS = { RATE_LIMIT_PER_USER: "100000000", RATE_LIMIT_PER_IDENTITY_SIGN: "100000000" };
+const LIMITS = { RATE_LIMIT_PER_USER: "1000000", RATE_LIMIT_PER_IDENTITY_SIGN: "1000000", RATE_LIMIT_WINDOW_MS: "1000" };
 
 async function runMode(mode: "worker" | "enclave", raw: number): Promise<string[]> {
   const dir = mkdtempSync(path.join(tmpdir(), `ck-bench-signer-${mode}-`));
