@@ -297,6 +297,8 @@ export function createSigner(deps: {
     if (!(await deps.singleUse.claim("sign-ticket", claims.jti, Math.max(1, claims.exp - Math.floor(Date.now() / 1000)) + 60))) {
       return refuse(c, "ticket_replayed", "the ticket was already used", target, "SignRefused", { ticket_id: claims.jti });
     }
+    // A freeze that landed while this request was in flight still stops it (the ticket stays spent).
+    await notFrozen(c, target, "SignRefused");
     // Only a rolling limit is stateful: the ledger lock makes two nodes' signatures take turns
     // at the remaining budget, and the spend is recorded before the key is opened.
     const facts = factsOf(p, r.address);

@@ -58,6 +58,10 @@ export function parsePolicy(raw: unknown, curve: Curve): Policy {
 /** What a payload does, as far as the preview shows it. */
 export interface Facts {
   message: boolean;
+  /** EIP-712 typed data: it can be a token permit (EIP-2612, Permit2), an approval in all but name. */
+  typedData: boolean;
+  /** Solana: an unknown program can move the signer's lamports through a CPI the preview cannot show. */
+  programCalls: boolean;
   blind: boolean;
   /** Native value moved (wei, lamports). */
   value: bigint;
@@ -73,7 +77,7 @@ const SYSTEM_PROGRAM = "11111111111111111111111111111111";
 const COMPUTE_BUDGET = "ComputeBudget111111111111111111111111111111";
 
 export function factsOf(p: Pick<Prepared, "kind" | "preview">, address: string): Facts {
-  const f: Facts = { message: false, blind: false, value: 0n, recipients: [], contracts: [], undecoded: [], opaque: undefined };
+  const f: Facts = { message: false, typedData: false, programCalls: false, blind: false, value: 0n, recipients: [], contracts: [], undecoded: [], opaque: undefined };
   const pv = p.preview as Record<string, unknown>;
   switch (p.kind) {
     case "digest":
@@ -84,6 +88,7 @@ export function factsOf(p: Pick<Prepared, "kind" | "preview">, address: string):
       break;
     case "eip712": {
       f.message = true;
+      f.typedData = true;
       const vc = (pv.domain as Record<string, unknown> | undefined)?.verifying_contract;
       if (typeof vc === "string" && isAddress(vc, { strict: false })) f.contracts.push(getAddress(vc));
       break;
@@ -119,6 +124,7 @@ export function factsOf(p: Pick<Prepared, "kind" | "preview">, address: string):
         } else if (ix.program !== COMPUTE_BUDGET) {
           f.contracts.push(ix.program);
           f.undecoded.push(ix.program);
+          f.programCalls = true;
         }
       }
       break;
@@ -156,6 +162,15 @@ export function decide(policy: Policy | undefined, facts: Facts, curve: Curve, s
   if (facts.message && policy.allow_messages === false) return deny("allow_messages", "this identity's policy refuses message signing (EIP-191/EIP-712)");
   if (facts.blind && valueRules) return deny("blind", "a bare digest cannot be checked against this identity's policy");
   if (facts.opaque && valueRules) return deny("blind", `the payload contains ${facts.opaque}, which cannot be checked against this identity's policy`);
+  if (facts.typedData && (policy.allowed_recipients || policy.allowed_contracts) && policy.allow_messages !== true) {
+    return deny("allow_messages", "typed data can be a token permit, which no recipient or contract list can see into: set allow_messages to true to allow it");
+  }
+  if (facts.typedData && policy.allowed_contracts && facts.contracts.length === 0) return deny("allowed_contracts", "the typed data names no verifying contract to check against allowed_contracts");
+  if (facts.programCalls && (policy.max_value_per_tx !== undefined || policy.rolling_limit)) {
+    const off = facts.undecoded.find((c) => !policy.allowed_contracts?.some((a) => eq(a, c)));
+    // A program can move the signer's lamports itself; only one the user listed is trusted not to.
+    if (off) return deny("allowed_contracts", `program ${off} could move lamports the value limits cannot count: list it in allowed_contracts to trust it`);
+  }
   if (policy.allowed_contracts) {
     const off = facts.contracts.find((c) => !policy.allowed_contracts!.some((a) => eq(a, c)));
     if (off) return deny("allowed_contracts", `${off} is not in allowed_contracts`);

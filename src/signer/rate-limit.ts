@@ -4,7 +4,8 @@ import type { DB } from "../store/meta/schema.js";
 
 // Fixed-window counters in the meta store, so a limit holds across every node (the seed keeps
 // them in a KV namespace; here the one shared store is the database). One upsert both counts
-// and reads: concurrent hits on any number of nodes each see a distinct count.
+// and reads: concurrent hits on any number of nodes each see a distinct count. A node whose clock
+// lags never moves a window back (that would reset the count).
 
 export interface RateLimiter {
   /** Counts one hit on `key`; throws rate_limited (with retry_after_seconds) when it is over `limit`. */
@@ -21,8 +22,8 @@ export function createRateLimiter(db: Kysely<DB>, windowMs: number): RateLimiter
       const r = await sql<{ hits: number | string }>`
         insert into rate_limits (key, window_start, hits) values (${key}, ${ws}, 1)
         on conflict (key) do update set
-          hits = case when rate_limits.window_start = excluded.window_start then rate_limits.hits + 1 else 1 end,
-          window_start = excluded.window_start
+          hits = case when excluded.window_start > rate_limits.window_start then 1 else rate_limits.hits + 1 end,
+          window_start = case when excluded.window_start > rate_limits.window_start then excluded.window_start else rate_limits.window_start end
         returning hits`.execute(db);
       const hits = Number(r.rows[0]?.hits ?? 0);
       if (hits > limit) {

@@ -143,10 +143,10 @@ export function createLogin(deps: {
           user = await userFor(tg);
           if (!user) throw e;
         }
-        token = await deps.users.createToken({ userId: user.id, userName: user.name, tokenId: "", isAdmin: false, expiresMs: null }, session.name, session.ttlSeconds);
+        token = await deps.users.createToken({ userId: user.id, userName: user.name, tokenId: "", isAdmin: false, expiresMs: null }, session.name, session.ttlSeconds, { session: true });
       }
     } else {
-      token = await deps.users.createToken({ userId: user.id, userName: user.name, tokenId: "", isAdmin: false, expiresMs: null }, session.name, session.ttlSeconds);
+      token = await deps.users.createToken({ userId: user.id, userName: user.name, tokenId: "", isAdmin: false, expiresMs: null }, session.name, session.ttlSeconds, { session: true });
     }
     await audit.record({ userId: user.id, actor: `telegram:${tg}`, action: "SessionCreated", target: `challenge/${id}`, outcome: "success", metadata: { expires_at: token.expiresAt } });
     await deps.durable();

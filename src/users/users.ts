@@ -97,8 +97,11 @@ export function createUserService(deps: {
     return { user, token, tokenId, expiresAt };
   }
 
-  async function createToken(p: Principal, name: string, ttlSeconds?: number) {
+  /** `opts.session`: a challenge login's session; only the login may make one (its name is reserved). */
+  async function createToken(p: Principal, name: string, ttlSeconds?: number, opts: { session?: boolean } = {}) {
     if (!/^[A-Za-z0-9 _.:-]{1,64}$/.test(name)) throw new ClawkeepError("bad_request", "token name must be 1-64 characters of [A-Za-z0-9 _.:-]");
+    // A session proves a fresh login (it lifts a signer freeze): a token holder must not mint one.
+    if (/^session:/i.test(name) !== Boolean(opts.session)) throw new ClawkeepError("bad_request", "token names starting with session: are reserved for login sessions");
     const token = newToken();
     const id = newId("tok");
     const now = new Date();

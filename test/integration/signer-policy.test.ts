@@ -185,6 +185,39 @@ for (const backend of BACKENDS) {
         expect([bad.status, code(bad)]).toEqual([400, "bad_request"]);
       });
 
+      it("what previews cannot show is denied: a Solana program under value limits, typed data (a possible permit) under a recipient list", async () => {
+        const sol = await create(alice, { curve: "ed25519" });
+        await call(alice, "PUT", `/v1/identities/${sol.id}/policy`, { max_value_per_tx: "1000" });
+        // One instruction of an unknown program, with the identity as signer: it could CPI-transfer lamports.
+        const program = randomBytes(32);
+        const msg = Buffer.concat([Buffer.from([1, 0, 1, 2]), base58.decode(sol.address), program, randomBytes(32), Buffer.from([1, 1, 1, 0, 1, 7])]).toString("base64");
+        const d = await intent(alice, sol.id, { kind: "solana_message", message: msg }, { dry: true });
+        expect(d.body.policy).toMatchObject({ allowed: false, rule: "allowed_contracts" });
+        await call(alice, "PUT", `/v1/identities/${sol.id}/policy`, { max_value_per_tx: "1000", allowed_contracts: [base58.encode(program)] });
+        expect((await intent(alice, sol.id, { kind: "solana_message", message: msg }, { dry: true })).body.policy).toMatchObject({ allowed: true });
+
+        const evm = await create(alice, { curve: "secp256k1" });
+        await call(alice, "PUT", `/v1/identities/${evm.id}/policy`, { allowed_recipients: [friend] });
+        const permit = {
+          kind: "eip712",
+          typed_data: {
+            types: { Permit: [{ name: "owner", type: "address" }, { name: "spender", type: "address" }, { name: "value", type: "uint256" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" }] },
+            primaryType: "Permit",
+            domain: { name: "USD Coin", version: "2", chainId: 1, verifyingContract: USDC },
+            message: { owner: evm.address, spender: stranger, value: "1000000000", nonce: 0, deadline: 9999999999 },
+          },
+        };
+        expect((await intent(alice, evm.id, permit, { dry: true })).body.policy).toMatchObject({ allowed: false, rule: "allow_messages" });
+        await call(alice, "PUT", `/v1/identities/${evm.id}/policy`, { allowed_recipients: [friend], allow_messages: true });
+        expect((await intent(alice, evm.id, permit, { dry: true })).body.policy).toMatchObject({ allowed: true });
+      });
+
+      it("a token holder cannot mint a login session (whose name lifts a freeze)", async () => {
+        const r = await call(alice, "POST", "/v1/tokens", { name: "session:telegram" });
+        expect([r.status, code(r)]).toEqual([400, "bad_request"]);
+        expect((await call(alice, "POST", "/v1/tokens", { name: "Session:x" })).status).toBe(400);
+      });
+
       it("a database writer who widens a policy is caught by its MAC", async () => {
         const id = await create(alice, { curve: "secp256k1" });
         await call(alice, "PUT", `/v1/identities/${id.id}/policy`, { max_value_per_tx: "1" });
