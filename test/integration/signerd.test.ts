@@ -23,6 +23,8 @@ import { openSealedKey } from "../../src/signer/sealed-key.js";
 
 type Json = Record<string, unknown>;
 const API_KEY = randomBytes(24).toString("base64url");
+// The load below makes hundreds of requests a second: the rate limits (tested elsewhere) stay out of its way.
+const NO_LIMITS = { RATE_LIMIT_PER_USER: "1000000", RATE_LIMIT_PER_IDENTITY_SIGN: "1000000" };
 
 function startSignerd(dir: string, key = API_KEY): Promise<{ proc: ChildProcess; out: () => string }> {
   const proc = spawn(process.execPath, [BIN, "signerd", "--dir", dir], { env: { ...process.env, INTERNAL_API_KEY: key }, stdio: ["ignore", "pipe", "pipe"] });
@@ -58,7 +60,7 @@ for (const backend of BACKENDS) {
       expect(statSync(path.join(sdir, "sealing.key")).mode & 0o777).toBe(0o600);
       expect(statSync(sdir).mode & 0o777).toBe(0o700);
       signerd = await startSignerd(sdir);
-      enclaveEnv = { SIGNER_MODE: "enclave", ENCLAVE_BASE_URL: `unix:${path.join(sdir, "signerd.sock")}`, INTERNAL_API_KEY: API_KEY, ...att };
+      enclaveEnv = { SIGNER_MODE: "enclave", ENCLAVE_BASE_URL: `unix:${path.join(sdir, "signerd.sock")}`, INTERNAL_API_KEY: API_KEY, ...att, ...NO_LIMITS };
       env = await startTestEnv(enclaveEnv, undefined, backend);
       alice = await createUser(env, "alice");
     });
@@ -137,7 +139,7 @@ for (const backend of BACKENDS) {
 
     it("a worker-mode node cannot take an enclave key in: restore answers 409 sealed_key_incompatible", async () => {
       const id = await create("secp256k1");
-      const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv };
+      const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv, ...NO_LIMITS };
       const rt: Runtime = await createRuntime(loadConfig(e2), { createMasterKey: false, env: e2 });
       const app = await buildApp(rt, { logger: false });
       try {
