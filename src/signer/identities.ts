@@ -82,9 +82,18 @@ export function createSigner(deps: {
   if (!deps.ticketKeys[0]) throw new Error("signer needs a ticket key");
   const backend = deps.keys;
 
-  async function refuse(c: SignerCaller, code: ErrorCode, message: string, target: string, action: string, meta: Record<string, string | number | boolean | null> = {}): Promise<never> {
+  /** Audits a refusal and throws it; `details` go into the error body (never secrets). */
+  async function refuse(
+    c: SignerCaller,
+    code: ErrorCode,
+    message: string,
+    target: string,
+    action: string,
+    meta: Record<string, string | number | boolean | null> = {},
+    details?: Record<string, string | number>,
+  ): Promise<never> {
     await audit.record({ userId: c.userId, actor: c.actor, action, target, outcome: "failure", metadata: { code, ...meta } });
-    throw new ClawkeepError(code, message);
+    throw new ClawkeepError(code, message, details ? { details } : undefined);
   }
 
   /** The caller's identity, or not_found (someone else's answers exactly as a missing one). */
@@ -183,7 +192,7 @@ export function createSigner(deps: {
     try {
       await guards.assertNotFrozen(subjects(c.userId, c.agentId));
     } catch (e) {
-      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, action);
+      if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, action, {}, e.details);
       throw e;
     }
   }
@@ -195,9 +204,7 @@ export function createSigner(deps: {
   }
 
   const denied = (c: SignerCaller, d: Decision, target: string, action: string, meta: Record<string, string>) =>
-    refuse(c, "policy_denied", `denied by rule ${d.rule}: ${d.reason}`, target, action, { rule: d.rule ?? "", ...meta }).catch((e: ClawkeepError) => {
-      throw new ClawkeepError("policy_denied", e.message, { details: { rule: d.rule ?? "", ...(d.budget ? { budget_left: d.budget.left } : {}) } });
-    });
+    refuse(c, "policy_denied", `denied by rule ${d.rule}: ${d.reason}`, target, action, { rule: d.rule ?? "", ...meta }, { rule: d.rule ?? "", ...(d.budget ? { budget_left: d.budget.left } : {}) });
 
   async function getPolicy(c: SignerCaller, id: string): Promise<Policy> {
     const r = await mine(c, id);

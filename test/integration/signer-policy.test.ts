@@ -251,6 +251,7 @@ for (const backend of BACKENDS) {
         for (const app of [env.app, app2]) {
           const r = await intent(s1, id.id, msg, { app });
           expect([r.status, code(r)]).toEqual([423, "signer_frozen"]);
+          expect((r.body.error as Json).frozen_at).toBe(f.body.frozen_at);
         }
         const spend = await sign(s1, id.id, open.body.ticket, msg, { app: app2 });
         expect(code(spend)).toBe("signer_frozen");
