@@ -81,19 +81,23 @@ export function createGuards(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgr
   const holdsOf = async (subjects: Subject[]): Promise<SignerHoldsTable[]> =>
     subjects.length ? db.selectFrom("signer_holds").selectAll().where("subject", "in", subjects).execute() : [];
 
-  /** Refuses when any subject is frozen. */
-  async function assertNotFrozen(subjects: Subject[]): Promise<void> {
-    const frozen = (await holdsOf(subjects)).find((h) => h.frozen === 1);
-    if (frozen) {
-      const who = frozen.subject.startsWith("agent:") ? "this agent" : "this user";
-      throw new ClawkeepError("signer_frozen", `signing is frozen for ${who} since ${frozen.frozen_at}: a fresh login lifts it`, { details: { frozen_at: frozen.frozen_at ?? "" } });
-    }
-  }
-
-  /** True when a ticket issued at `iatSeconds` predates a freeze of any subject (it stays void after the freeze is lifted). */
-  async function ticketVoided(subjects: Subject[], iatSeconds: number): Promise<boolean> {
-    // Tickets carry whole seconds: one issued in the freeze's own second is void too.
-    return (await holdsOf(subjects)).some((h) => iatSeconds <= Math.floor(Date.parse(h.tickets_not_before) / 1000));
+  /**
+   * The freeze state of `subjects`, read once: `assertNotFrozen` refuses when any is frozen,
+   * `voided` is true for a ticket issued at `iatSeconds` before a freeze of any of them (it stays
+   * void after the freeze is lifted).
+   */
+  async function holds(subjects: Subject[]) {
+    const rows = await holdsOf(subjects);
+    return {
+      assertNotFrozen(): void {
+        const frozen = rows.find((h) => h.frozen === 1);
+        if (!frozen) return;
+        const who = frozen.subject.startsWith("agent:") ? "this agent" : "this user";
+        throw new ClawkeepError("signer_frozen", `signing is frozen for ${who} since ${frozen.frozen_at}: a fresh login lifts it`, { details: { frozen_at: frozen.frozen_at ?? "" } });
+      },
+      // Tickets carry whole seconds: one issued in the freeze's own second is void too.
+      voided: (iatSeconds: number): boolean => rows.some((h) => iatSeconds <= Math.floor(Date.parse(h.tickets_not_before) / 1000)),
+    };
   }
 
   async function freeze(trx: Transaction<DB>, subject: Subject, userId: string, by: string): Promise<string> {
@@ -116,7 +120,7 @@ export function createGuards(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgr
 
   const hold = async (subject: Subject) => db.selectFrom("signer_holds").selectAll().where("subject", "=", subject).executeTakeFirst();
 
-  return { policyOf, setPolicy, withLedger, spentSince: (id: string, w: number) => spentSince(db, id, w), pruneSpends, assertNotFrozen, ticketVoided, freeze, lift, hold };
+  return { policyOf, setPolicy, withLedger, spentSince: (id: string, w: number) => spentSince(db, id, w), pruneSpends, holds, freeze, lift, hold };
 }
 
 export type Guards = ReturnType<typeof createGuards>;

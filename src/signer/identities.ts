@@ -188,9 +188,12 @@ export function createSigner(deps: {
 
   const subjects = (userId: string, agentId: string | null | undefined): Subject[] => [`user:${userId}`, ...(agentId ? [`agent:${agentId}` as const] : [])];
 
+  /** Refuses (audited) when the caller is frozen; returns the freeze state it read. */
   async function notFrozen(c: SignerCaller, target: string, action: string) {
+    const h = await guards.holds(subjects(c.userId, c.agentId));
     try {
-      await guards.assertNotFrozen(subjects(c.userId, c.agentId));
+      h.assertNotFrozen();
+      return h;
     } catch (e) {
       if (e instanceof ClawkeepError) return refuse(c, e.code, e.message, target, action, {}, e.details);
       throw e;
@@ -269,7 +272,7 @@ export function createSigner(deps: {
   async function sign(c: SignerCaller, id: string, ticket: unknown, payload: unknown) {
     const target = `identity/${id}`;
     const r = await activeIdentity(c, id, "SignRefused");
-    await notFrozen(c, target, "SignRefused");
+    const holds = await notFrozen(c, target, "SignRefused");
     let claims: Awaited<ReturnType<typeof verifyTicket>>;
     try {
       claims = await verifyTicket(deps.ticketKeys, ticket);
@@ -291,7 +294,9 @@ export function createSigner(deps: {
       return refuse(c, "ticket_mismatch", "the payload is not the one the ticket was issued for", target, "SignRefused", { ticket_id: claims.jti });
     }
     if (p.blind && r.allow_blind !== 1) return refuse(c, "blind_signing_refused", "this identity does not allow blind signing", target, "SignRefused");
-    if (await guards.ticketVoided(subjects(claims.uid, claims.aid), claims.iat)) {
+    // The ticket's subjects are the caller's (checked just above), so the rows read for the
+    // freeze check answer this too.
+    if (holds.voided(claims.iat)) {
       return refuse(c, "ticket_voided", "the ticket was issued before a freeze and stays void: ask for a new one", target, "SignRefused", { ticket_id: claims.jti });
     }
     // The policy as it is now, not as it was at sign-intent; checked once before the ticket is

@@ -42,9 +42,15 @@ export function verifySignature(curve: Curve, publicKeyHex: string, input: Uint8
     const pub = Buffer.from(publicKeyHex, "hex");
     if (sig.curve !== curve) return false;
     if (sig.curve === "ed25519") return ed25519.verify(sig.signature, input, pub);
+    if (sig.signature.length !== 65 || sig.signature[64] !== 27 + sig.recovery || input.length !== 32) return false;
     const compact = sig.signature.subarray(0, 64);
-    if (!secp256k1.verify(compact, input, pub, { prehash: false, lowS: true })) return false;
-    const rec = secp256k1.Signature.fromBytes(compact, "compact").addRecoveryBit(sig.recovery).recoverPublicKey(input);
+    // The r and s answered beside the signature must be its own halves, not other bytes.
+    if (!Buffer.from(compact.subarray(0, 32)).equals(sig.r) || !Buffer.from(compact.subarray(32)).equals(sig.s)) return false;
+    const parsed = secp256k1.Signature.fromBytes(compact, "compact");
+    if (parsed.hasHighS()) return false;
+    // Recovering Q = r⁻¹(s·R − e·G) and finding the identity's key is a full ECDSA verification
+    // (and checks the recovery id too), at the cost of one verification instead of two.
+    const rec = parsed.addRecoveryBit(sig.recovery).recoverPublicKey(input);
     return Buffer.from(rec.toBytes(false)).toString("hex") === publicKeyHex;
   } catch {
     return false;
@@ -55,14 +61,24 @@ export function verifySignature(curve: Curve, publicKeyHex: string, input: Uint8
 export function workerBackend(sealingKeys: SealingKey[]): KeyBackend {
   const primary = sealingKeys[0];
   if (!primary) throw new Error("worker mode needs a sealing key");
+  // Backups already found to hold the key their row names. Deriving a public key costs as much
+  // as the signature itself, and an authenticated decryption of the same bytes under the same
+  // sealing key always yields the same key, so the check is done once per (backup, key, public
+  // key). Only ciphertext and public values are kept here; bounded, oldest dropped first.
+  const checked = new Set<string>();
+  const CHECKED_MAX = 10_000;
   const opened = (ctx: KeyCtx, publicKeyHex: string, sealed: string) => {
     const o = openSealedKey(sealingKeys, ctx, sealed);
+    const memo = `${o.keyId}\n${ctx.identityId}\n${ctx.curve}\n${publicKeyHex}\n${sealed}`;
+    if (checked.has(memo)) return o;
     // Defence in depth, and the only binding the seed's AAD-less formats have: the key must be
     // the one whose public key the (MAC'd) row records.
     if (pubHex(ctx.curve, o.privateKey) !== publicKeyHex) {
       wipe(o.privateKey);
       throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
     }
+    if (checked.size >= CHECKED_MAX) checked.delete(checked.values().next().value!);
+    checked.add(memo);
     return o;
   };
   return {

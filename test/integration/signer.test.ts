@@ -357,6 +357,32 @@ for (const backend of BACKENDS) {
         await raw.close();
       }
     });
+
+    it("a seed-format backup that has signed before is still refused when moved onto another identity", async () => {
+      // The seed's worker format has no AAD: only the public-key check binds it to its identity.
+      // The worker remembers backups it has checked; the memory must not vouch for a moved one.
+      const a = await create(alice, { curve: "secp256k1" });
+      const b = await create(alice, { curve: "secp256k1" });
+      const wallet = Wallet.createRandom();
+      const iv = randomBytes(12);
+      const c = createCipheriv("aes-256-gcm", Buffer.from(WORKER_KEY, "hex"), iv);
+      const ct = Buffer.concat([c.update(Buffer.from(wallet.privateKey.slice(2))), c.final(), c.getAuthTag()]);
+      const sealed = `${iv.toString("base64")}:${ct.toString("base64")}`;
+      const raw = await env.raw();
+      try {
+        await adopt(env, raw, a.id, wallet.signingKey.publicKey.slice(2), wallet.address, sealed);
+        const s = await signed(alice, a.id, { kind: "eip191", message: "first" });
+        expect(verifyMessage("first", s.sig.signature as string)).toBe(wallet.address);
+        await raw.run("update key_backups set sealed_key = ?, key_id = null, format = ? where identity_id = ?", sealed, "worker-v0", b.id);
+        const i = await intent(alice, b.id, { kind: "eip191", message: "moved" });
+        const r = await sign(alice, b.id, i.body.ticket as string, { kind: "eip191", message: "moved" });
+        expect([r.status, code(r)]).toEqual([500, "integrity_error"]);
+        // And the identity it belongs to goes on signing with it.
+        expect((await signed(alice, a.id, { kind: "eip191", message: "again" })).sig.signature).toBeTruthy();
+      } finally {
+        await raw.close();
+      }
+    });
   });
 }
 

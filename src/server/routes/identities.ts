@@ -84,8 +84,12 @@ export function identityRoutes(app: FastifyInstance, deps: SignerRouteDeps, pref
   app.post<{ Params: P }>(`${prefix}/:id/sign`, async (req, reply) => {
     const b = Sign.safeParse(body(req));
     if (!b.success || b.data.payload === undefined) throw new ClawkeepError("bad_request", 'body must be {"ticket": string, "payload": {...}} (the payload sent to sign-intent)');
-    const c = await caller(req);
-    await limiter.hit(`sign:${c.userId}:${req.params.id.slice(0, 40)}`, limits.perIdentitySign);
+    // The caller's and the identity's limits, counted in one statement.
+    const c = callerOf(req);
+    await limiter.hitAll([
+      { key: `user:${c.userId}`, limit: limits.perUser },
+      { key: `sign:${c.userId}:${req.params.id.slice(0, 40)}`, limit: limits.perIdentitySign },
+    ]);
     return reply.header("cache-control", "no-store").send(await signer.sign(c, req.params.id, b.data.ticket, b.data.payload));
   });
 
