@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -10,6 +10,7 @@ import nacl from "tweetnacl";
 import { base58 } from "@scure/base";
 import { BACKENDS } from "../helpers/backends.js";
 import { BIN } from "../helpers/proc.js";
+import { startSignerd as startSignerdProc } from "../helpers/signerd.js";
 import { bearer, createUser, filesUnder, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 import { loadConfig } from "../../src/config.js";
 import { createRuntime, type Runtime } from "../../src/main.js";
@@ -26,22 +27,7 @@ const API_KEY = randomBytes(24).toString("base64url");
 // The load below makes hundreds of requests a second: the rate limits (tested elsewhere) stay out of its way.
 const NO_LIMITS = { RATE_LIMIT_PER_USER: "1000000", RATE_LIMIT_PER_IDENTITY_SIGN: "1000000" };
 
-function startSignerd(dir: string, key = API_KEY): Promise<{ proc: ChildProcess; out: () => string }> {
-  const proc = spawn(process.execPath, [BIN, "signerd", "--dir", dir], { env: { ...process.env, INTERNAL_API_KEY: key }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`signerd did not start:\n${out}`)), 20_000);
-    proc.stderr!.on("data", () => {
-      if (out.includes("listening on")) {
-        clearTimeout(t);
-        resolve({ proc, out: () => out });
-      }
-    });
-    proc.on("exit", (c) => reject(new Error(`signerd exited ${c}:\n${out}`)));
-  });
-}
+const startSignerd = (dir: string, key = API_KEY) => startSignerdProc(dir, key);
 
 for (const backend of BACKENDS) {
   describe(`signerd, SIGNER_MODE=enclave (${backend.name})`, () => {
