@@ -278,6 +278,34 @@ for (const backend of BACKENDS) {
         expect((await events("SignerUnfreezeRefused")).length).toBeGreaterThan(0);
       });
 
+      it("a freeze that lands while a sign is in flight (after its ticket is spent) still stops it", async () => {
+        const s1 = await login("5150");
+        const id = await create(s1, { curve: "secp256k1" });
+        const msg = { kind: "eip191", message: "in flight" };
+        const i = await intent(s1, id.id, msg);
+        expect(i.status).toBe(200);
+        // The freeze comes from another node at the one moment between the ticket's spend and
+        // the signature: right after this node's spend is recorded.
+        const su = env.rt.singleUse;
+        const claim = su.claim.bind(su);
+        su.claim = async (...a: Parameters<typeof su.claim>) => {
+          const won = await claim(...a);
+          if (a[0] === "sign-ticket") expect((await call(s1, "POST", "/v1/signer/freeze", {}, app2)).status).toBe(200);
+          return won;
+        };
+        let r: Awaited<ReturnType<typeof sign>>;
+        try {
+          r = await sign(s1, id.id, i.body.ticket, msg);
+        } finally {
+          su.claim = claim;
+        }
+        expect([r.status, code(r)]).toEqual([423, "signer_frozen"]);
+        expect(r.body.signature).toBeUndefined();
+        const s2 = await login("5150");
+        const again = await sign(s2, id.id, i.body.ticket, msg);
+        expect([again.status, code(again)]).toEqual([403, "ticket_voided"]);
+      });
+
       it("an agent's freeze stops that agent only; its user lifts it from a fresh login", async () => {
         const s1 = await login("4004");
         const bot = (await call(s1, "POST", "/v1/agents", { name: "payer" })).body as { agent_id: string; agent_secret: string };

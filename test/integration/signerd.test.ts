@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -56,10 +57,25 @@ for (const backend of BACKENDS) {
       rmSync(sdir, { recursive: true, force: true });
     });
 
-    const call = async (token: string, method: "GET" | "POST", url: string, payload?: unknown, app: FastifyInstance = env.app) => {
+    const call = async (token: string, method: "GET" | "POST" | "DELETE", url: string, payload?: unknown, app: FastifyInstance = env.app) => {
       const r = await app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as Json } : {}) });
       return { status: r.statusCode, body: r.json() as Json };
     };
+    // signerd spoken to directly, as the API does: over its unix socket with INTERNAL_API_KEY.
+    const signerdCall = (method: string, p: string, body?: unknown) =>
+      new Promise<{ status: number; body: Json }>((resolve, reject) => {
+        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+        const req = http.request(
+          { socketPath: path.join(sdir, "signerd.sock"), path: p, method, headers: { authorization: `Bearer ${API_KEY}`, ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) } },
+          (res) => {
+            let t = "";
+            res.on("data", (d: Buffer) => (t += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(t) as Json }));
+          },
+        );
+        req.on("error", reject);
+        req.end(payload);
+      });
     const code = (r: { body: Json }) => (r.body.error as { code: string } | undefined)?.code;
     const create = async (curve: string) => {
       const r = await call(alice, "POST", "/v1/identities", { curve });
@@ -121,6 +137,28 @@ for (const backend of BACKENDS) {
         expect(dump).not.toContain(sk.toString("base64"));
         for (const f of files) expect(f.includes(sk)).toBe(false);
       }
+    });
+
+    it("destroying an identity drops its key from signerd too: signerd no longer signs with it, even asked directly", async () => {
+      const doomed = await create("secp256k1");
+      expect((await signFlow(doomed.id, { kind: "eip191", message: "last words" })).status).toBe(200);
+      const [row] = await (async () => {
+        const raw = await env.raw();
+        try {
+          return await raw.all<{ user_id: string; public_key: string }>("select user_id, public_key from identities where id = ?", doomed.id);
+        } finally {
+          await raw.close();
+        }
+      })();
+      const direct = () =>
+        signerdCall("POST", "/v1/sign", { user: row!.user_id, identity_id: doomed.id, curve: "secp256k1", public_key: row!.public_key, input: "11".repeat(32) });
+      expect((await direct()).status).toBe(200);
+      const held = async () => (await signerdCall("GET", `/v1/attestation?nonce=${randomBytes(16).toString("hex")}`)).body.keys_held as number;
+      const before = await held();
+      expect((await call(alice, "DELETE", `/v1/identities/${doomed.id}`)).status).toBe(200);
+      expect(await held()).toBe(before - 1);
+      const after = await direct();
+      expect([after.status, (after.body.error as { code: string }).code]).toEqual([404, "not_found"]);
     });
 
     it("a worker-mode node cannot take an enclave key in: restore answers 409 sealed_key_incompatible", async () => {
