@@ -118,6 +118,31 @@ export async function startTestEnv(
   };
 }
 
+export interface TestNode {
+  rt: Runtime;
+  app: FastifyInstance;
+  close: () => Promise<void>;
+}
+
+/**
+ * Another node on `env`'s storage and master key, as behind a load balancer (same data dir,
+ * database and blobs), with `extraEnv` on top; quiet logs. Close it before `env`.
+ */
+export async function startSecondNode(env: TestEnv, extraEnv: Record<string, string> = {}): Promise<TestNode> {
+  const e = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv, ...extraEnv };
+  const rt = await createRuntime(loadConfig(e), { createMasterKey: false, env: e });
+  const app = await buildApp(rt, { logger: false });
+  await app.ready();
+  return {
+    rt,
+    app,
+    async close() {
+      await app.close();
+      await rt.close();
+    },
+  };
+}
+
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 export async function createUser(env: TestEnv, name: string): Promise<string> {

@@ -4,10 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { Interface, Transaction, verifyMessage, Wallet } from "ethers";
 import { base58 } from "@scure/base";
 import { BACKENDS } from "../helpers/backends.js";
-import { bearer, createUser, startTestEnv, type TestEnv } from "../helpers/runtime.js";
-import { loadConfig } from "../../src/config.js";
-import { createRuntime, type Runtime } from "../../src/main.js";
-import { buildApp } from "../../src/server/app.js";
+import { bearer, createUser, startSecondNode, startTestEnv, type TestEnv, type TestNode } from "../helpers/runtime.js";
 import { buildHandshake } from "../../src/agents/signing.js";
 
 // What stands between a valid ticket and a signature besides the ticket: per-identity policy
@@ -34,20 +31,17 @@ for (const backend of BACKENDS) {
   describe(`signer policy, freeze, agents and rate limits (${backend.name})`, () => {
     let env: TestEnv;
     let alice: string;
-    let rt2: Runtime;
+    let node2: TestNode;
     let app2: FastifyInstance;
 
     beforeAll(async () => {
       env = await startTestEnv({}, undefined, backend);
       alice = await createUser(env, "alice");
-      const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv };
-      rt2 = await createRuntime(loadConfig(e2), { createMasterKey: false, env: e2 });
-      app2 = await buildApp(rt2, { logger: false });
-      await app2.ready();
+      node2 = await startSecondNode(env);
+      app2 = node2.app;
     });
     afterAll(async () => {
-      await app2?.close();
-      await rt2?.close();
+      await node2?.close();
       await env?.close();
     });
 
@@ -373,19 +367,13 @@ for (const backend of BACKENDS) {
 
     describe("rate limits", () => {
       // Two more nodes on the same storage with small limits: the counts live in the meta store.
-      let nodes: { rt: Runtime; app: FastifyInstance }[] = [];
+      let nodes: TestNode[] = [];
       beforeAll(async () => {
-        const e = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", RATE_LIMIT_WINDOW_MS: "3600000", RATE_LIMIT_PER_USER: "40", RATE_LIMIT_PER_IDENTITY_SIGN: "5", ...env.storageEnv };
-        for (let n = 0; n < 2; n++) {
-          const rt = await createRuntime(loadConfig(e), { createMasterKey: false, env: e });
-          nodes.push({ rt, app: await buildApp(rt, { logger: false }) });
-        }
+        const limits = { RATE_LIMIT_WINDOW_MS: "3600000", RATE_LIMIT_PER_USER: "40", RATE_LIMIT_PER_IDENTITY_SIGN: "5" };
+        for (let n = 0; n < 2; n++) nodes.push(await startSecondNode(env, limits));
       });
       afterAll(async () => {
-        for (const n of nodes) {
-          await n.app.close();
-          await n.rt.close();
-        }
+        for (const n of nodes) await n.close();
         nodes = [];
       });
 

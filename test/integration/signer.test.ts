@@ -6,10 +6,7 @@ import { Transaction, computeAddress, recoverAddress, verifyMessage, verifyTyped
 import nacl from "tweetnacl";
 import { base58 } from "@scure/base";
 import { BACKENDS, type RawDb } from "../helpers/backends.js";
-import { bearer, createUser, ensureAgent, filesUnder, startTestEnv, type TestEnv } from "../helpers/runtime.js";
-import { loadConfig } from "../../src/config.js";
-import { createRuntime, type Runtime } from "../../src/main.js";
-import { buildApp } from "../../src/server/app.js";
+import { bearer, createUser, ensureAgent, filesUnder, startSecondNode, startTestEnv, type TestEnv, type TestNode } from "../helpers/runtime.js";
 import { issueTicket } from "../../src/signer/tickets.js";
 import { openSealedKey, sealingKeyId } from "../../src/signer/sealed-key.js";
 import { identityRowMac } from "../../src/signer/identities.js";
@@ -52,7 +49,7 @@ for (const backend of BACKENDS) {
     let env: TestEnv;
     let alice: string;
     let bob: string;
-    let rt2: Runtime;
+    let node2: TestNode;
     let app2: FastifyInstance;
 
     beforeAll(async () => {
@@ -60,14 +57,11 @@ for (const backend of BACKENDS) {
       alice = await createUser(env, "alice");
       bob = await createUser(env, "bob");
       // A second node on the same storage, as behind a load balancer.
-      const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, WORKER_SEALING_KEY: WORKER_KEY, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv };
-      rt2 = await createRuntime(loadConfig(e2), { createMasterKey: false, env: e2 });
-      app2 = await buildApp(rt2, { logger: false });
-      await app2.ready();
+      node2 = await startSecondNode(env, { WORKER_SEALING_KEY: WORKER_KEY });
+      app2 = node2.app;
     });
     afterAll(async () => {
-      await app2?.close();
-      await rt2?.close();
+      await node2?.close();
       await env?.close();
     });
 

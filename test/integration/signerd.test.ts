@@ -12,10 +12,7 @@ import { base58 } from "@scure/base";
 import { BACKENDS } from "../helpers/backends.js";
 import { BIN } from "../helpers/proc.js";
 import { startSignerd as startSignerdProc } from "../helpers/signerd.js";
-import { bearer, createUser, filesUnder, startTestEnv, type TestEnv } from "../helpers/runtime.js";
-import { loadConfig } from "../../src/config.js";
-import { createRuntime, type Runtime } from "../../src/main.js";
-import { buildApp } from "../../src/server/app.js";
+import { bearer, createUser, filesUnder, startSecondNode, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 import { openSealedKey } from "../../src/signer/sealed-key.js";
 
 // SIGNER_MODE=enclave with the real `clawkeep signerd` as a separate process: signatures verify
@@ -163,15 +160,12 @@ for (const backend of BACKENDS) {
 
     it("a worker-mode node cannot take an enclave key in: restore answers 409 sealed_key_incompatible", async () => {
       const id = await create("secp256k1");
-      const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv, ...NO_LIMITS };
-      const rt: Runtime = await createRuntime(loadConfig(e2), { createMasterKey: false, env: e2 });
-      const app = await buildApp(rt, { logger: false });
+      const worker = await startSecondNode(env, NO_LIMITS);
       try {
-        const r = await call(alice, "POST", `/v1/identities/${id.id}/restore`, undefined, app);
+        const r = await call(alice, "POST", `/v1/identities/${id.id}/restore`, undefined, worker.app);
         expect([r.status, code(r)]).toEqual([409, "sealed_key_incompatible"]);
       } finally {
-        await app.close();
-        await rt.close();
+        await worker.close();
       }
     });
 
@@ -225,9 +219,7 @@ for (const backend of BACKENDS) {
         [{ SIGNERD_ATTESTATION_KEY: "11".repeat(32) }, "signer_untrusted"],
         [{ INTERNAL_API_KEY: "x".repeat(40) }, "unavailable"],
       ] as const) {
-        const e2 = { CLAWKEEP_DATA_DIR: env.dir, CLAWKEEP_MASTER_KEY: env.masterKey, CLAWKEEP_LOG_LEVEL: "warn", ...env.storageEnv, ...enclaveEnv, ...extra };
-        const rt: Runtime = await createRuntime(loadConfig(e2), { createMasterKey: false, env: e2 });
-        const app = await buildApp(rt, { logger: false });
+        const { app, close } = await startSecondNode(env, { ...enclaveEnv, ...extra });
         try {
           const i = await call(alice, "POST", `/v1/identities/${id.id}/sign-intent`, { payload: msg });
           const r = await call(alice, "POST", `/v1/identities/${id.id}/sign`, { ticket: i.body.ticket, payload: msg }, app);
@@ -236,8 +228,7 @@ for (const backend of BACKENDS) {
           const c = await call(alice, "POST", "/v1/identities", { curve: "secp256k1" }, app);
           expect(code(c)).toBe(want);
         } finally {
-          await app.close();
-          await rt.close();
+          await close();
         }
       }
     });
