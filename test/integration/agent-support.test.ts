@@ -53,10 +53,14 @@ describe("support access", () => {
     const grant = JSON.parse(g.stdout.toString()) as { id: string; expires_at: string };
     grantId = grant.id;
     expect(Date.parse(grant.expires_at) - Date.now()).toBeGreaterThan(24 * 3600_000 - 60_000);
-    expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [grantId], removed: [], offline: false });
+    expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [grantId], removed: [], offline: false, records: { shipped: 0, rejected: 0, left: 0 } });
     const text = readFileSync(keysFile, "utf8");
     expect(text.startsWith(EXISTING)).toBe(true);
-    expect(ownedLines()).toEqual([`expiry-time="${expiryTime(grant.expires_at)}" ${OP_KEY.split(" ").slice(0, 2).join(" ")} clawkeep-support:${grantId}`]);
+    const wrapper = path.join(dir, "clawkeep-support", "wrapper");
+    expect(ownedLines()).toEqual([`restrict,pty,expiry-time="${expiryTime(grant.expires_at)}",command="${wrapper} ${grantId}" ${OP_KEY.split(" ").slice(0, 2).join(" ")} clawkeep-support:${grantId}`]);
+    // The wrapper sits next to the file, private to the account, with an empty spool.
+    expect(statSync(wrapper).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(dir, "clawkeep-support", "records")).mode & 0o777).toBe(0o700);
     expect(statSync(keysFile).mode & 0o777).toBe(0o600);
     expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [], removed: [] });
   });
