@@ -110,7 +110,9 @@ export function readSpool(s: Spool): { pending: Pending[]; rejected: number } {
     // written within one second (a command before its end).
     pending.push({ file, record: parsed, order: st!.mtimeNs, size: JSON.stringify(parsed).length });
   }
-  pending.sort((a, b) => (a.record.time - b.record.time) || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  // File times are as coarse as the kernel's clock tick: on a tie, a start goes before an end.
+  const rank = (p: Pending) => (p.record.kind === "session_end" ? 1 : 0);
+  pending.sort((a, b) => a.record.time - b.record.time || (a.order < b.order ? -1 : a.order > b.order ? 1 : rank(a) - rank(b)));
   return { pending, rejected };
 }
 

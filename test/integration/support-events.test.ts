@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { buildHandshake } from "../../src/agents/signing.js";
 import { bearer, createUser, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
@@ -142,5 +143,15 @@ describe("support-session events", () => {
     expect((await send("a1", { v: 1, records: [c] })).statusCode).toBe(200);
     const log = (await env.app.inject({ method: "GET", url: "/v1/agents/a1/support/events", headers: bearer(alice) })).json() as { events: { record_id: string; command?: string; command_hex?: string }[] };
     expect(log.events.find((e) => e.record_id === c.id)).toMatchObject({ command: "echo\ufffd\n", command_hex: "6563686fff0a" });
+  });
+
+  it("the formats §24 vector's request becomes the vector's audit events (its grant swapped for a real one)", async () => {
+    type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const v = JSON.parse(readFileSync(new URL("../vectors/support/support-records.json", import.meta.url), "utf8").replaceAll("grt_0123456789abcdef0123", agents.a1!.grant)) as Any;
+    const r = await send("a1", v.request);
+    expect(r.statusCode, r.body).toBe(200);
+    const evs = (await env.rt.audit.list({ limit: 100_000 })).filter((e) => v.request.records.some((x: Any) => x.id === e.metadata.record_id));
+    expect(evs.map((e) => ({ action: e.action, actor: e.actor }))).toEqual(v.audit.map((a: Any) => ({ action: a.action, actor: a.actor })));
+    evs.forEach((e, i) => expect(e.metadata).toMatchObject(v.audit[i].metadata_subset));
   });
 });
