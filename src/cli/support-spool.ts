@@ -50,14 +50,18 @@ function writeIfChanged(file: string, text: string, mode: number) {
  * authorized_keys, the spool is handed to that account: the wrapper runs as the login user and
  * must be able to write its records.
  */
-export function prepareSpool(dirIn: string, owner?: { uid: number; gid: number }): Spool {
-  const dir = path.resolve(dirIn);
-  const s: Spool = { dir, wrapper: path.join(dir, WRAPPER_NAME), records: path.join(dir, RECORDS_DIR), rejected: path.join(dir, REJECTED_DIR) };
+/** The wrapper's path for a spool directory; a usage error (before anything is touched) if it cannot go in command="…". */
+export function spoolWrapperPath(dirIn: string): string {
   try {
-    checkWrapperPath(s.wrapper);
+    return checkWrapperPath(path.join(path.resolve(dirIn), WRAPPER_NAME));
   } catch (e) {
     throw new CliError(`--spool-dir: ${(e as Error).message}`, EXIT.usage, "bad_request");
   }
+}
+
+export function prepareSpool(dirIn: string, owner?: { uid: number; gid: number }): Spool {
+  const dir = path.resolve(dirIn);
+  const s: Spool = { dir, wrapper: spoolWrapperPath(dir), records: path.join(dir, RECORDS_DIR), rejected: path.join(dir, REJECTED_DIR) };
   try {
     for (const d of [s.dir, s.records, s.rejected]) mkdirSync(d, { recursive: true, mode: 0o700 });
     writeIfChanged(s.wrapper, wrapperScript(s.records), 0o700);

@@ -75,6 +75,20 @@ describe("support access", () => {
     expect((await runCli(["agent", "support-revoke", "vps-1", grantId], { env: admin })).code).toBe(3);
   });
 
+  it("a spool dir that cannot go in command=\"…\" changes nothing; one that cannot be written removes the support keys", async () => {
+    const before = readFileSync(keysFile, "utf8");
+    const bad = await runCli(["agent", "reconcile-ssh", "--authorized-keys", keysFile, "--spool-dir", path.join(dir, "a b")], { env: agentEnv });
+    expect(bad.code).toBe(2);
+    expect(readFileSync(keysFile, "utf8")).toBe(before);
+    const notADir = path.join(dir, "not-a-dir");
+    writeFileSync(notADir, "");
+    const broken = await runCli(["agent", "reconcile-ssh", "--authorized-keys", keysFile, "--spool-dir", notADir], { env: agentEnv });
+    expect(broken.code, broken.stderr).toBe(7);
+    expect(readFileSync(keysFile, "utf8")).toBe(EXISTING); // fail closed: no unrecorded support key stays
+    expect((await reconcile()).code).toBe(0); // the default spool again: the grant's line is back
+    expect(readFileSync(keysFile, "utf8")).toBe(before);
+  });
+
   it("revoke → reconcile removes exactly that line", async () => {
     expect((await runCli(["agent", "support-revoke", "vps-1", grantId], { env: user })).code).toBe(0);
     expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [], removed: [grantId] });

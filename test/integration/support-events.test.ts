@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { buildHandshake } from "../../src/agents/signing.js";
+import { BACKENDS } from "../helpers/backends.js";
 import { bearer, createUser, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // POST /v1/agent/support/events: the agent's support-session records become the user's audit
@@ -9,43 +10,43 @@ import { bearer, createUser, startTestEnv, type TestEnv } from "../helpers/runti
 // does not exist; a replay counts once; bad input changes nothing; the command text reaches the
 // user's audit log and never the server's own log.
 
-let env: TestEnv;
-let alice: string;
-let bob: string;
-const agents: Record<string, { agent_id: string; agent_secret: string; token: string; grant: string }> = {};
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-const CANARY = "echo canary-7f3a9 > /dev/null";
+describe.each(BACKENDS)("support-session events ($name)", (backend) => {
+  let env: TestEnv;
+  let alice: string;
+  let bob: string;
+  const agents: Record<string, { agent_id: string; agent_secret: string; token: string; grant: string }> = {};
+  const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+  const CANARY = "echo canary-7f3a9 > /dev/null";
 
-const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
-const rid = () => randomBytes(16).toString("hex");
-const now = () => Math.floor(Date.now() / 1000);
-const cmd = (grant: string, command: string, id = rid()) => ({ v: 1, id, grant, kind: "command", time: now(), cmd: hex(command), trunc: false, tty: false, from: "203.0.113.7" });
-const end = (grant: string, ref: string, status: number) => ({ v: 1, id: rid(), grant, kind: "session_end", time: now(), ref, status });
-const send = (agent: string, body: unknown) =>
-  env.app.inject({ method: "POST", url: "/v1/agent/support/events", headers: { ...bearer(agents[agent]!.token), "content-type": "application/json" }, payload: typeof body === "string" ? body : JSON.stringify(body) });
-const head = async () => (await env.rt.audit.list({ limit: 100_000 })).length;
-const code = (r: { json: () => unknown }) => (r.json() as { error: { code: string } }).error.code;
+  const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
+  const rid = () => randomBytes(16).toString("hex");
+  const now = () => Math.floor(Date.now() / 1000);
+  const cmd = (grant: string, command: string, id = rid()) => ({ v: 1, id, grant, kind: "command", time: now(), cmd: hex(command), trunc: false, tty: false, from: "203.0.113.7" });
+  const end = (grant: string, ref: string, status: number) => ({ v: 1, id: rid(), grant, kind: "session_end", time: now(), ref, status });
+  const send = (agent: string, body: unknown) =>
+    env.app.inject({ method: "POST", url: "/v1/agent/support/events", headers: { ...bearer(agents[agent]!.token), "content-type": "application/json" }, payload: typeof body === "string" ? body : JSON.stringify(body) });
+  const head = async () => (await env.rt.audit.list({ limit: 100_000 })).length;
+  const code = (r: { json: () => unknown }) => (r.json() as { error: { code: string } }).error.code;
 
-async function agent(owner: string, name: string) {
-  const a = (await env.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(owner), payload: { name } })).json() as { agent_id: string; agent_secret: string };
-  const hs = await env.app.inject({ method: "POST", url: "/v1/agents/handshake", headers: { "content-type": "application/json" }, payload: buildHandshake(a.agent_id, a.agent_secret) });
-  const g = await env.app.inject({ method: "POST", url: `/v1/agents/${name}/support-access`, headers: bearer(owner), payload: { public_key: KEY } });
-  agents[name] = { ...a, token: (hs.json() as { agent_token: string }).agent_token, grant: (g.json() as { id: string }).id };
-}
+  async function agent(owner: string, name: string) {
+    const a = (await env.app.inject({ method: "POST", url: "/v1/agents", headers: bearer(owner), payload: { name } })).json() as { agent_id: string; agent_secret: string };
+    const hs = await env.app.inject({ method: "POST", url: "/v1/agents/handshake", headers: { "content-type": "application/json" }, payload: buildHandshake(a.agent_id, a.agent_secret) });
+    const g = await env.app.inject({ method: "POST", url: `/v1/agents/${name}/support-access`, headers: bearer(owner), payload: { public_key: KEY } });
+    agents[name] = { ...a, token: (hs.json() as { agent_token: string }).agent_token, grant: (g.json() as { id: string }).id };
+  }
 
-beforeAll(async () => {
-  env = await startTestEnv();
-  alice = await createUser(env, "alice");
-  bob = await createUser(env, "bob");
-  await agent(alice, "a1");
-  await agent(alice, "a2");
-  await agent(bob, "b1");
-});
-afterAll(async () => {
-  await env.close();
-});
+  beforeAll(async () => {
+    env = await startTestEnv({}, undefined, backend);
+    alice = await createUser(env, "alice");
+    bob = await createUser(env, "bob");
+    await agent(alice, "a1");
+    await agent(alice, "a2");
+    await agent(bob, "b1");
+  });
+  afterAll(async () => {
+    await env.close();
+  });
 
-describe("support-session events", () => {
   it("a batch becomes the user's audit events, in order, attributed to the grant; the same batch again counts once", async () => {
     const c = cmd(agents.a1!.grant, CANARY);
     const batch = { v: 1, records: [c, end(agents.a1!.grant, c.id, 0)] };

@@ -5,7 +5,7 @@ import { reconcileAuthorizedKeys, type Grant } from "../../agents/ssh-keys.js";
 import { agentCreds, agentSession } from "../agent-session.js";
 import { api, clientEnv, json, type ClientEnv } from "../client.js";
 import { CliError, EXIT } from "../exit.js";
-import { defaultSpoolDir, prepareSpool, readSpool, shipSpool, type ShipResult } from "../support-spool.js";
+import { defaultSpoolDir, prepareSpool, readSpool, shipSpool, spoolWrapperPath, type ShipResult, type Spool } from "../support-spool.js";
 
 // Support access: the user side (grant, list, revoke, the session log) and the agent side
 // (`reconcile-ssh`, which rewrites only Clawkeep's own lines of authorized_keys, atomically,
@@ -102,9 +102,18 @@ export async function reconcileOnce(file: string, spoolDir = defaultSpoolDir(fil
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new CliError("cannot read the authorized_keys file", EXIT.config, "config_invalid");
   }
-  // The wrapper exists before any line names it, and is repaired on every pass.
-  const spool = prepareSpool(spoolDir, st ? { uid: st.uid, gid: st.gid } : undefined);
-  const r = reconcileAuthorizedKeys(before, grants, spool.wrapper);
+  // The wrapper exists before any line names it, and is repaired on every pass. If it cannot be
+  // written, no support key may stay (its sessions would go unrecorded), but removals still run.
+  const wrapper = spoolWrapperPath(spoolDir);
+  let spool: Spool;
+  try {
+    spool = prepareSpool(spoolDir, st ? { uid: st.uid, gid: st.gid } : undefined);
+  } catch (e) {
+    const r = reconcileAuthorizedKeys(before, [], wrapper);
+    if (r.text !== before) writeAtomically(file, r.text, mode);
+    throw e;
+  }
+  const r = reconcileAuthorizedKeys(before, grants, wrapper);
   if (r.text !== before) writeAtomically(file, r.text, mode);
   let records: ShipResult;
   if (session) records = await shipSpool(session, spool);
