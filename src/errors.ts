@@ -74,6 +74,12 @@ export const ERROR_CODES = {
   challenge_pending: { status: 409, description: "The login challenge is not resolved yet: open its deep link in Telegram, tap Start, then verify again." },
   challenge_expired: { status: 410, description: "The login challenge is past CHALLENGE_TTL_SECONDS: start a new login." },
   challenge_used: { status: 409, description: "The login challenge was already turned into a session (on any node): start a new login. Audited." },
+  support_grant_not_found: { status: 404, description: "A support-session record names a grant that is not one of this agent's (another agent's or user's grant is indistinguishable from none). Nothing in the batch is written." },
+  support_grant_ended: {
+    status: 410,
+    description: "A support-session record's grant was revoked or expired more than an hour ago: its records are no longer accepted. Nothing in the batch is written; the agent keeps them in its spool's rejected/ folder.",
+  },
+  support_record_invalid: { status: 400, description: "A support-session batch or record is malformed, of an unknown version or kind, has a field out of range, or holds more than 200 records. Nothing in the batch is written." },
   config_invalid: { status: 500, description: "The configuration is invalid; the message names the variable." },
   unavailable: { status: 503, description: "A storage backend is unavailable." },
   internal: { status: 500, description: "An unexpected error. The detail is only in the server log." },

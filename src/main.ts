@@ -23,6 +23,7 @@ import { createLogin } from "./users/login.js";
 import { createAgentRegistry } from "./agents/registry.js";
 import { createAgentAccess } from "./agents/handshake.js";
 import { createSupportAccess, grantRowMac } from "./agents/support.js";
+import { createSupportLog } from "./agents/support-log.js";
 import { createProxyService } from "./proxy/service.js";
 import { createSigner, type SignerCaller } from "./signer/identities.js";
 import { createGuards } from "./signer/guards.js";
@@ -133,6 +134,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const agents = createAgentRegistry({ db: meta.db, durable, audit, secretKeys: keys.agentSecretKeys, onRevocation });
   const erasure = createErasure({ db: meta.db, durable, blobs, keyring, audit, epochs, compact: () => meta.compact(), onErased: (userId) => forgetProxyCaches(userId) });
   const support = createSupportAccess({ db: meta.db, durable, audit, registry: agents, rowKeys: keys.rowKeys, onRevocation });
+  const supportLog = createSupportLog({ db: meta.db, durable, audit, registry: agents, support });
   const agentAccess = createAgentAccess({
     registry: agents,
     audit,
@@ -210,6 +212,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     agents,
     agentAccess,
     support,
+    supportLog,
     proxy,
     signer,
     freeze,

@@ -152,6 +152,17 @@ export function createSupportAccess(deps: {
     return valid.map((r) => ({ id: r.id, publicKey: r.public_key, expiresAt: r.expires_at }));
   }
 
+  /**
+   * The agent's own grants among `ids`, in any state, for its support-session records. An
+   * unrevoked grant whose MAC does not verify is left out: it was never installed, so nothing
+   * can have been recorded under it.
+   */
+  async function grantsOf(agent: { agentId: string; userId: string }, ids: string[]): Promise<GrantInfo[]> {
+    if (ids.length === 0) return [];
+    const rows = await db.selectFrom("support_grants").selectAll().where("agent_id", "=", agent.agentId).where("user_id", "=", agent.userId).where("id", "in", ids).execute();
+    return rows.filter((r) => r.revoked_at !== null || macValid(r)).map((r) => info(r));
+  }
+
   /** Master-key rotation: re-MACs active grants under the primary key (compare-and-swap per row). */
   async function remacGrants(): Promise<number> {
     const rows = await db.selectFrom("support_grants").selectAll().where("revoked_at", "is", null).execute();
@@ -160,7 +171,7 @@ export function createSupportAccess(deps: {
     return n;
   }
 
-  return { grant, list, revoke, activeFor, remacGrants };
+  return { grant, list, revoke, activeFor, grantsOf, remacGrants };
 }
 
 export type SupportAccess = ReturnType<typeof createSupportAccess>;

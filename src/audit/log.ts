@@ -40,7 +40,7 @@ export interface AuditLog {
   append(trx: Transaction<DB>, ev: AuditEvent): Promise<number>;
   /** Appends in a transaction of its own. */
   record(ev: AuditEvent): Promise<number>;
-  list(q: { userId?: string; after?: number; limit: number }): Promise<AuditRecord[]>;
+  list(q: { userId?: string; after?: number; limit: number; actions?: readonly string[]; target?: string }): Promise<AuditRecord[]>;
   verify(): Promise<VerifyResult>;
   /**
    * Master-key rotation: re-MACs every event (and the head) made under an older key with the
@@ -149,9 +149,11 @@ export function createAuditLog(deps: { db: Kysely<DB>; dialect: "sqlite" | "post
   return {
     append,
     record,
-    async list({ userId, after = 0, limit }) {
+    async list({ userId, after = 0, limit, actions, target }) {
       let q = db.selectFrom("audit_events").selectAll().where("seq", ">", after).orderBy("seq").limit(limit);
       if (userId !== undefined) q = q.where("user_id", "=", userId);
+      if (actions !== undefined) q = q.where("action", "in", [...actions]);
+      if (target !== undefined) q = q.where("target", "=", target);
       const rows = await q.execute();
       return rows.map((r) => ({
         seq: Number(r.seq),

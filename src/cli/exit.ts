@@ -21,11 +21,14 @@ export function exitCodeFor(code: string | undefined): number {
     case "credential_password_not_set":
     case "invalid_gateway_url":
     case "payload_invalid":
+    case "support_record_invalid":
       return EXIT.usage;
     case "not_found":
     case "agent_not_registered":
     case "gateway_not_set":
     case "identity_destroyed":
+    case "support_grant_not_found":
+    case "support_grant_ended":
       return EXIT.notFound;
     case "unauthorized":
     case "forbidden":

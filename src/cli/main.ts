@@ -224,8 +224,9 @@ agent
   .description("as the agent (CLAWKEEP_AGENT_ID + CLAWKEEP_AGENT_SECRET[_FILE]): handshake, fetch its secrets, open E2EE ones with ENCRYPTION_SECRET[_FILE], run CMD with them in its environment")
   .option("--only <names...>", "only these secrets")
   .option("--dotenv <file>", "also write the secrets to this file (0600, single-quoted)")
-  .option("--reconcile-ssh <file>", "while CMD runs, keep this authorized_keys file in step with the agent's support-access grants")
+  .option("--reconcile-ssh <file>", "while CMD runs, keep this authorized_keys file in step with the agent's support-access grants and ship support-session records")
   .option("--reconcile-interval <seconds>", "how often --reconcile-ssh runs (at least 1)", "60")
+  .option("--spool-dir <dir>", "with --reconcile-ssh: where support-session records are kept until shipped")
   .option("--password-file <file>", "the user's credential password (0600 file), to open password-mode secrets")
   .passThroughOptions()
   .action(async (cmd, o) => (await import("./commands/agent-run.js")).run(cmd, o));
@@ -249,10 +250,17 @@ agent
   .action(async (name, id, o) => (await import("./commands/support.js")).revoke(name, id, o));
 agent
   .command("reconcile-ssh")
-  .description("as the agent: write active support keys to authorized_keys (with expiry-time) and remove revoked or expired ones; other lines are never touched")
+  .description("as the agent: write active support keys to authorized_keys (expiry-time, no forwarding, every command recorded), remove revoked or expired ones, ship the session records; other lines are never touched")
   .requiredOption("--authorized-keys <file>", "the authorized_keys file to maintain")
+  .option("--spool-dir <dir>", "where the support wrapper and its session records live (default: clawkeep-support next to the file)")
   .addOption(jsonOpt())
   .action(async (o) => (await import("./commands/support.js")).reconcileSsh(o));
+agent
+  .command("support-log <name>")
+  .description("what was run in the agent's support sessions: each command or interactive session, with its exit status")
+  .option("--grant <id>", "only this grant's sessions")
+  .addOption(jsonOpt())
+  .action(async (name, o) => (await import("./commands/support.js")).log(name, o));
 
 program
   .command("migrate")

@@ -108,7 +108,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     credentialPasswordRoutes(v1, rt.credentialPasswords);
     userRoutes(v1, rt.users, rt.erasure);
     auditRoutes(v1, rt.audit);
-    agentRoutes(v1, rt.agents, rt.support, rt.erasure);
+    agentRoutes(v1, rt.agents, rt.support, rt.erasure, rt.supportLog);
     gatewayAdminRoutes(v1, rt.proxy);
     userSignerRoutes(v1, signerDeps);
   });
@@ -130,6 +130,6 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     transports.ws.upgrade(req, socket, head).catch(() => socket.destroy());
   });
   app.addHook("onClose", async () => transports.ws.close());
-  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, passwords: rt.credentialPasswords, signer: signerDeps }));
+  await app.register((a) => agentApi(a, { access: rt.agentAccess, secrets: rt.secrets, support: rt.support, supportLog: rt.supportLog, passwords: rt.credentialPasswords, signer: signerDeps }));
   return app;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tempDir } from "../helpers/runtime.js";
 import { BIN, cliAgent, cliUser, runCli, startServer, type ServerProc } from "../helpers/proc.js";
@@ -57,7 +57,17 @@ describe("agent run --reconcile-ssh", () => {
       await until("the grant's line", () => readFileSync(keys, "utf8").includes(`clawkeep-support:${id}`));
       const withGrant = readFileSync(keys, "utf8");
       expect(withGrant.startsWith(EXISTING)).toBe(true);
-      expect(withGrant).toMatch(new RegExp(`^expiry-time="\\d{12}" ${OP_KEY} clawkeep-support:${id}$`, "m"));
+      const wrapper = path.join(dir, "clawkeep-support", "wrapper");
+      expect(withGrant).toMatch(new RegExp(`^restrict,pty,expiry-time="\\d{12}",command="${wrapper} ${id}" ${OP_KEY} clawkeep-support:${id}$`, "m"));
+
+      // A support command run through the wrapper (as sshd would) is shipped by the next pass.
+      const ran = spawnSync(wrapper, [id], { env: { ...process.env, SHELL: "/bin/sh", SSH_ORIGINAL_COMMAND: "echo shipped-by-agent-run" } });
+      expect(ran.stdout.toString()).toBe("shipped-by-agent-run\n");
+      const recs = path.join(dir, "clawkeep-support", "records");
+      expect(readdirSync(recs).filter((f) => f.endsWith(".json"))).toHaveLength(2);
+      await until("the records' shipping", () => readdirSync(recs).length === 0);
+      const log = await runCli(["agent", "support-log", "vps-1", "--json"], { env: user });
+      expect(JSON.parse(log.stdout.toString()).events.map((e: { command?: string; status?: number }) => e.command ?? e.status)).toEqual(["echo shipped-by-agent-run", 0]);
 
       expect((await runCli(["agent", "support-revoke", "vps-1", id], { env: user })).code).toBe(0);
       await until("the line's removal", () => !readFileSync(keys, "utf8").includes(id));

@@ -53,10 +53,14 @@ describe("support access", () => {
     const grant = JSON.parse(g.stdout.toString()) as { id: string; expires_at: string };
     grantId = grant.id;
     expect(Date.parse(grant.expires_at) - Date.now()).toBeGreaterThan(24 * 3600_000 - 60_000);
-    expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [grantId], removed: [], offline: false });
+    expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [grantId], removed: [], offline: false, records: { shipped: 0, rejected: 0, left: 0 } });
     const text = readFileSync(keysFile, "utf8");
     expect(text.startsWith(EXISTING)).toBe(true);
-    expect(ownedLines()).toEqual([`expiry-time="${expiryTime(grant.expires_at)}" ${OP_KEY.split(" ").slice(0, 2).join(" ")} clawkeep-support:${grantId}`]);
+    const wrapper = path.join(dir, "clawkeep-support", "wrapper");
+    expect(ownedLines()).toEqual([`restrict,pty,expiry-time="${expiryTime(grant.expires_at)}",command="${wrapper} ${grantId}" ${OP_KEY.split(" ").slice(0, 2).join(" ")} clawkeep-support:${grantId}`]);
+    // The wrapper sits next to the file, private to the account, with an empty spool.
+    expect(statSync(wrapper).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(dir, "clawkeep-support", "records")).mode & 0o777).toBe(0o700);
     expect(statSync(keysFile).mode & 0o777).toBe(0o600);
     expect(JSON.parse((await reconcile()).stdout.toString())).toMatchObject({ added: [], removed: [] });
   });
@@ -69,6 +73,20 @@ describe("support access", () => {
     const admin = { CLAWKEEP_ADDR: server.url, CLAWKEEP_TOKEN: server.adminToken() };
     expect((await runCli(["agent", "support-grant", "vps-1", "--public-key-file", pubFile], { env: admin })).code).toBe(3);
     expect((await runCli(["agent", "support-revoke", "vps-1", grantId], { env: admin })).code).toBe(3);
+  });
+
+  it("a spool dir that cannot go in command=\"…\" changes nothing; one that cannot be written removes the support keys", async () => {
+    const before = readFileSync(keysFile, "utf8");
+    const bad = await runCli(["agent", "reconcile-ssh", "--authorized-keys", keysFile, "--spool-dir", path.join(dir, "a b")], { env: agentEnv });
+    expect(bad.code).toBe(2);
+    expect(readFileSync(keysFile, "utf8")).toBe(before);
+    const notADir = path.join(dir, "not-a-dir");
+    writeFileSync(notADir, "");
+    const broken = await runCli(["agent", "reconcile-ssh", "--authorized-keys", keysFile, "--spool-dir", notADir], { env: agentEnv });
+    expect(broken.code, broken.stderr).toBe(7);
+    expect(readFileSync(keysFile, "utf8")).toBe(EXISTING); // fail closed: no unrecorded support key stays
+    expect((await reconcile()).code).toBe(0); // the default spool again: the grant's line is back
+    expect(readFileSync(keysFile, "utf8")).toBe(before);
   });
 
   it("revoke → reconcile removes exactly that line", async () => {

@@ -64,15 +64,18 @@ function writeDotenv(file: string, values: Map<string, string>) {
 // pass before CMD starts, then every interval until CMD exits. A failed pass is reported and
 // retried on the next tick; it never stops CMD. Lines already written expire by themselves
 // (expiry-time) even if no further pass happens.
-function startReconcile(file: string, intervalSeconds: number): { stop: () => Promise<void> } {
+function startReconcile(file: string, intervalSeconds: number, spoolDir?: string): { stop: () => Promise<void> } {
   let running: Promise<void> = Promise.resolve();
   const pass = () =>
     (running = running.then(async () => {
       try {
         const { reconcileOnce } = await import("./support.js");
-        const r = await reconcileOnce(file);
+        const r = await reconcileOnce(file, spoolDir);
         if (r.added.length || r.removed.length || r.offline) {
           process.stderr.write(`clawkeep: support access: added ${r.added.length}, removed ${r.removed.length}${r.offline ? " (server unreachable)" : ""}\n`);
+        }
+        if (r.records.rejected || r.records.left > 0) {
+          process.stderr.write(`clawkeep: support records: shipped ${r.records.shipped}, refused ${r.records.rejected}, left for later ${r.records.left}${r.records.error ? ` (${r.records.error})` : ""}\n`);
         }
       } catch (e) {
         process.stderr.write(`clawkeep: support access reconcile failed: ${(e as Error).message}\n`);
@@ -94,7 +97,7 @@ function parseInterval(s: string | undefined): number {
   return n;
 }
 
-export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; reconcileSsh?: string; reconcileInterval?: string; passwordFile?: string }) {
+export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; reconcileSsh?: string; reconcileInterval?: string; spoolDir?: string; passwordFile?: string }) {
   if (cmd.length === 0 && !o.dotenv) throw new CliError("nothing to run: give -- CMD… (or --dotenv FILE)", EXIT.usage, "bad_request");
   const interval = parseInterval(o.reconcileInterval);
   const values = await resolveSecrets(o.only, process.env, o.passwordFile);
@@ -110,7 +113,7 @@ export async function run(cmd: string[], o: { only?: string[]; dotenv?: string; 
   const forward = (sig: NodeJS.Signals) => () => void (started.child ? started.child.kill(sig) : pending.push(sig));
   const handlers = FORWARDED.map((sig) => [sig, forward(sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
-  const reconcile = o.reconcileSsh ? startReconcile(o.reconcileSsh, interval) : undefined;
+  const reconcile = o.reconcileSsh ? startReconcile(o.reconcileSsh, interval, o.spoolDir) : undefined;
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: "inherit", env: childEnv });
   started.child = child;
   for (const sig of pending) child.kill(sig);

@@ -1,13 +1,15 @@
-import { closeSync, constants as fsc, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants as fsc, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { reconcileAuthorizedKeys, type Grant } from "../../agents/ssh-keys.js";
 import { agentCreds, agentSession } from "../agent-session.js";
-import { api, clientEnv, json } from "../client.js";
+import { api, clientEnv, json, type ClientEnv } from "../client.js";
 import { CliError, EXIT } from "../exit.js";
+import { defaultSpoolDir, prepareSpool, readSpool, shipSpool, spoolWrapperPath, type ShipResult, type Spool } from "../support-spool.js";
 
-// Support access: the user side (grant, list, revoke) and the agent side (`reconcile-ssh`, which
-// rewrites only Clawkeep's own lines of authorized_keys, atomically, keeping the file's mode).
+// Support access: the user side (grant, list, revoke, the session log) and the agent side
+// (`reconcile-ssh`, which rewrites only Clawkeep's own lines of authorized_keys, atomically,
+// keeping the file's mode, and ships the support wrapper's records).
 
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -67,34 +69,110 @@ function writeAtomically(file: string, text: string, mode: number) {
   renameSync(tmp, file);
 }
 
-/** One reconcile pass; `offline` when the server cannot be asked (only expired lines go then). */
-export async function reconcileOnce(file: string): Promise<{ added: string[]; removed: string[]; offline: boolean }> {
+export interface ReconcileResult {
+  added: string[];
+  removed: string[];
+  offline: boolean;
+  records: ShipResult;
+}
+
+/**
+ * One reconcile pass: the wrapper (re)written, authorized_keys brought in step, then the spool
+ * shipped. `offline` when the server cannot be asked: then only expired lines, and owned lines
+ * without the wrapper, go; the records wait for the next pass.
+ */
+export async function reconcileOnce(file: string, spoolDir = defaultSpoolDir(file)): Promise<ReconcileResult> {
+  let session: ClientEnv | null;
   let grants: Grant[] | null = null;
-  let offline = false;
   try {
-    const session = await agentSession(agentCreds());
+    session = await agentSession(agentCreds());
     const r = json<{ grants: { id: string; public_key: string; expires_at: string }[] }>(await api(session, "GET", "/v1/agent/support-access"));
     grants = r.grants.map((g) => ({ id: g.id, publicKey: g.public_key, expiresAt: g.expires_at }));
   } catch (e) {
     if (!(e instanceof CliError) || e.exitCode !== EXIT.unreachable) throw e;
-    offline = true;
+    session = null;
   }
   let before = "";
   let mode = 0o600;
+  let st: Stats | undefined;
   try {
     before = readFileSync(file, "utf8");
-    mode = statSync(file).mode & 0o777;
+    st = statSync(file);
+    mode = st.mode & 0o777;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new CliError("cannot read the authorized_keys file", EXIT.config, "config_invalid");
   }
-  const r = reconcileAuthorizedKeys(before, grants);
+  // The wrapper exists before any line names it, and is repaired on every pass. If it cannot be
+  // written, no support key may stay (its sessions would go unrecorded), but removals still run.
+  const wrapper = spoolWrapperPath(spoolDir);
+  let spool: Spool;
+  try {
+    spool = prepareSpool(spoolDir, st ? { uid: st.uid, gid: st.gid } : undefined);
+  } catch (e) {
+    const r = reconcileAuthorizedKeys(before, [], wrapper);
+    if (r.text !== before) writeAtomically(file, r.text, mode);
+    throw e;
+  }
+  const r = reconcileAuthorizedKeys(before, grants, wrapper);
   if (r.text !== before) writeAtomically(file, r.text, mode);
-  return { added: r.added, removed: r.removed, offline };
+  let records: ShipResult;
+  if (session) records = await shipSpool(session, spool);
+  else {
+    const held = readSpool(spool);
+    records = { shipped: 0, rejected: held.rejected, left: held.pending.length };
+  }
+  return { added: r.added, removed: r.removed, offline: session === null, records };
 }
 
-export async function reconcileSsh(o: { authorizedKeys: string; json?: boolean }) {
-  const r = await reconcileOnce(o.authorizedKeys);
-  if (o.json) return out(JSON.stringify(r));
-  out(`${r.offline ? "server unreachable; removed expired keys only. " : ""}added ${r.added.length}, removed ${r.removed.length}`);
-  if (r.offline) process.exitCode = EXIT.unreachable;
+export async function reconcileSsh(o: { authorizedKeys: string; spoolDir?: string; json?: boolean }) {
+  const r = await reconcileOnce(o.authorizedKeys, o.spoolDir);
+  if (o.json) out(JSON.stringify(r));
+  else {
+    out(`${r.offline ? "server unreachable; removed expired keys only. " : ""}added ${r.added.length}, removed ${r.removed.length}`);
+    if (!r.offline) out(`support records: shipped ${r.records.shipped}, rejected ${r.records.rejected}, left ${r.records.left}`);
+  }
+  if (r.records.rejected > 0) process.stderr.write(`clawkeep: ${r.records.rejected} support record(s) refused for good (${r.records.error ?? "malformed"}); kept in the spool's rejected/ folder\n`);
+  if (r.offline || (r.records.left > 0 && r.records.error === "unavailable")) process.exitCode = EXIT.unreachable;
+}
+
+interface EventView {
+  seq: number;
+  grant_id: string;
+  operator: string;
+  record_id: string;
+  kind: "command" | "session_start" | "session_end";
+  at: string;
+  command?: string;
+  command_truncated?: boolean;
+  tty?: boolean;
+  from?: string;
+  ref?: string;
+  status?: number;
+  after_grant_end: boolean;
+}
+
+/**
+ * The command log of an agent's support sessions: one line per command or interactive session,
+ * with its exit status once its end is recorded. Command text is printed as a JSON string, so an
+ * operator's escape sequences or newlines cannot rewrite the user's terminal or forge lines.
+ */
+export async function log(name: string, o: { grant?: string; json?: boolean }) {
+  const env = clientEnv();
+  const events: EventView[] = [];
+  for (let after = 0; ; ) {
+    const q = new URLSearchParams({ after: String(after), limit: "1000", ...(o.grant ? { grant: o.grant } : {}) });
+    const page = json<{ events: EventView[]; next: number | null }>(await api(env, "GET", `/v1/agents/${enc(name)}/support/events?${q.toString()}`));
+    events.push(...page.events);
+    if (page.next === null) break;
+    after = page.next;
+  }
+  if (o.json) return out(JSON.stringify({ events }));
+  const ends = new Map(events.filter((e) => e.kind === "session_end").map((e) => [`${e.grant_id}/${e.ref}`, e]));
+  for (const e of events) {
+    if (e.kind === "session_end") continue;
+    const end = ends.get(`${e.grant_id}/${e.record_id}`);
+    const what = e.kind === "command" ? `$ ${JSON.stringify(e.command)}${e.command_truncated ? " (truncated, not run)" : ""}` : `interactive session${e.tty ? " (tty)" : ""}`;
+    const result = end ? `exit ${end.status} at ${end.at}` : "no end recorded";
+    out(`${e.at}\t${e.grant_id}\t${e.operator}\t${e.from || "-"}\t${what}\t${result}${e.after_grant_end ? "\tAFTER GRANT END" : ""}`);
+  }
 }

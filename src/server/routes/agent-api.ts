@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AgentAccess, SecretReader } from "../../agents/handshake.js";
 import type { AgentClaims } from "../../agents/token.js";
 import type { SupportAccess } from "../../agents/support.js";
+import type { SupportLog } from "../../agents/support-log.js";
+import { BATCH_BODY_LIMIT } from "../../agents/support-records.js";
 import { ClawkeepError } from "../../errors.js";
 import { bearerOf } from "../auth.js";
 import type { CredentialPasswords } from "../../vault/credential-password.js";
@@ -18,7 +20,7 @@ declare module "fastify" {
   }
 }
 
-export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess; passwords: CredentialPasswords; signer: SignerRouteDeps }) {
+export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess; secrets: SecretReader; support: SupportAccess; supportLog: SupportLog; passwords: CredentialPasswords; signer: SignerRouteDeps }) {
   // The signature covers the body's exact bytes, so the handshake reads it as text and parses
   // it itself; so do the signer routes below (with a limit that fits a large transaction).
   app.removeContentTypeParser("application/json");
@@ -60,6 +62,15 @@ export async function agentApi(app: FastifyInstance, deps: { access: AgentAccess
       const claims = req.agent!;
       const grants = await deps.support.activeFor({ agentId: claims.agt, userId: claims.usr });
       return { agent_id: claims.agt, grants: grants.map((g) => ({ id: g.id, public_key: g.publicKey, expires_at: g.expiresAt })) };
+    });
+    // Support-session records (formats §24): batches of up to 200, each command up to 64 KiB.
+    await scoped.register(async (records) => {
+      records.removeContentTypeParser("application/json");
+      records.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: BATCH_BODY_LIMIT }, (_req, body, done) => done(null, body));
+      records.post("/v1/agent/support/events", async (req) => {
+        const claims = req.agent!;
+        return deps.supportLog.ingest({ agentId: claims.agt, userId: claims.usr, name: claims.name }, req.body);
+      });
     });
   });
 }

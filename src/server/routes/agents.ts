@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ClawkeepError } from "../../errors.js";
 import { checkAgentName, type AgentInfo, type AgentRegistry } from "../../agents/registry.js";
 import type { GrantInfo, SupportAccess } from "../../agents/support.js";
+import type { SupportLog } from "../../agents/support-log.js";
 import type { Erasure } from "../../vault/erasure.js";
 import { principal } from "../auth.js";
 
@@ -21,7 +22,7 @@ const view = (a: AgentInfo) => ({ agent_id: a.id, name: a.name, status: a.status
 
 const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt, verified: g.verified });
 
-export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess, erasure: Erasure) {
+export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess, erasure: Erasure, supportLog: SupportLog) {
   app.post("/v1/agents", async (req, reply) => {
     const body = NewAgent.safeParse(req.body ?? {});
     if (!body.success) throw new ClawkeepError("bad_request", 'body must be {"name": string}');
@@ -62,4 +63,14 @@ export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support
   });
   app.get<{ Params: P }>("/v1/agents/:name/support-access", async (req) => ({ grants: (await support.list(caller(req), req.params.name)).map(grantView) }));
   app.delete<{ Params: P & { id: string } }>("/v1/agents/:name/support-access/:id", async (req) => grantView(await support.revoke(caller(req), req.params.name, req.params.id)));
+  // What was run in the agent's support sessions (the same events are in GET /v1/audit).
+  app.get<{ Params: P; Querystring: { grant?: string; after?: string; limit?: string } }>("/v1/agents/:name/support/events", async (req) => {
+    const { grant, after = "0", limit = "100" } = req.query;
+    const a = Number(after);
+    const l = Number(limit);
+    if (!/^\d+$/.test(after) || !Number.isSafeInteger(a)) throw new ClawkeepError("bad_request", "after must be a non-negative integer");
+    if (!/^\d+$/.test(limit) || l < 1 || l > 1000) throw new ClawkeepError("bad_request", "limit must be an integer 1..1000");
+    if (grant !== undefined && !/^grt_[0-9a-f]{20}$/.test(grant)) throw new ClawkeepError("bad_request", "grant must be a grant id");
+    return supportLog.list(caller(req), req.params.name, { grant, after: a, limit: l });
+  });
 }

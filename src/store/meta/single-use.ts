@@ -1,21 +1,30 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { DB } from "./schema.js";
 
 // Single-use claims kept in the meta store, so a nonce or ticket used on one node is refused on
-// every other node too. `claim` is one INSERT: the primary key arbitrates concurrent claims.
+// every other node too. A claim is one INSERT: the primary key arbitrates concurrent claims.
+
+/**
+ * True the first time (scope, id) is claimed before it expires; false on any replay. Takes a
+ * transaction so a claim can commit or roll back together with what it guards.
+ */
+export async function claimWithin(db: Kysely<DB> | Transaction<DB>, scope: string, id: string, expiresAt: Date, now = new Date()): Promise<boolean> {
+  // An expired claim may be reused: drop it first so the insert can win.
+  await db.deleteFrom("single_use").where("scope", "=", scope).where("id", "=", id).where("expires_at", "<=", now.toISOString()).execute();
+  const r = await db
+    .insertInto("single_use")
+    .values({ scope, id, expires_at: expiresAt.toISOString() })
+    .onConflict((oc) => oc.columns(["scope", "id"]).doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+}
+
 export function createSingleUse(db: Kysely<DB>) {
   return {
     /** True the first time (scope, id) is claimed before it expires; false on any replay. */
     async claim(scope: string, id: string, ttlSeconds: number): Promise<boolean> {
       const now = new Date();
-      // An expired claim may be reused: drop it first so the insert can win.
-      await db.deleteFrom("single_use").where("scope", "=", scope).where("id", "=", id).where("expires_at", "<=", now.toISOString()).execute();
-      const r = await db
-        .insertInto("single_use")
-        .values({ scope, id, expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString() })
-        .onConflict((oc) => oc.columns(["scope", "id"]).doNothing())
-        .executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+      return claimWithin(db, scope, id, new Date(now.getTime() + ttlSeconds * 1000), now);
     },
     /** Deletes expired claims; returns how many. */
     async prune(): Promise<number> {
