@@ -42,6 +42,15 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
+/** CPU time (user + system) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
 function rawSigns(seconds: number): number {
   const sk = secp256k1.utils.randomSecretKey();
   let n = 0;
@@ -93,7 +102,7 @@ async function runMode(mode: "worker" | "enclave"): Promise<string[]> {
       extra = { SIGNER_MODE: "enclave", ENCLAVE_BASE_URL: `unix:${path.join(sdir, "signerd.sock")}`, INTERNAL_API_KEY: key, SIGNERD_ATTESTATION_KEY: att.SIGNERD_ATTESTATION_KEY!, SIGNERD_MEASUREMENTS: att.SIGNERD_MEASUREMENTS! };
     }
     const port = await freePort();
-    await startChild(`server-${mode}`, [...PROFILE, BIN, "serve", "--data-dir", dir, "--port", String(port)], { env: { ...process.env, CLAWKEEP_LOG_LEVEL: "warn", ...LIMITS, ...extra }, cwd: ROOT, ready: /listening on/ });
+    const server = await startChild(`server-${mode}`, [...PROFILE, BIN, "serve", "--data-dir", dir, "--port", String(port)], { env: { ...process.env, CLAWKEEP_LOG_LEVEL: "warn", ...LIMITS, ...extra }, cwd: ROOT, ready: /listening on/ });
     const url = `http://127.0.0.1:${port}`;
     const setup = new http.Agent({ keepAlive: true });
     const admin = { authorization: `Bearer ${readFileSync(path.join(dir, "admin.token"), "utf8").trim()}` };
@@ -108,9 +117,11 @@ async function runMode(mode: "worker" | "enclave"): Promise<string[]> {
       // The bare rate is taken just before and just after each row and averaged, so a machine
       // whose speed drifts (a shared host) is compared with itself.
       const before = rawSigns(RAW_SECONDS);
+      const cpu0 = cpuMs(server.proc.pid!);
       const r = await flows(url, auth, id, c, SECONDS);
+      const serverCpuPerFlow = (cpuMs(server.proc.pid!) - cpu0) / (r.perSecond * SECONDS);
       const raw = (before + rawSigns(RAW_SECONDS)) / 2;
-      rows.push(`| ${mode} | ${c} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${raw.toFixed(0)} | ${((100 * r.perSecond) / raw).toFixed(0)}% | ${r.errors} |`);
+      rows.push(`| ${mode} | ${c} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${raw.toFixed(0)} | ${((100 * r.perSecond) / raw).toFixed(0)}% | ${serverCpuPerFlow.toFixed(2)} | ${r.errors} |`);
       process.stderr.write(`bench: ${mode}, ${c} connections: ${r.perSecond.toFixed(0)} flows/s\n`);
     }
     return rows;
@@ -139,10 +150,10 @@ async function main() {
   const m = machine();
   const body = `## Signer: sign-intent + sign (\`bench/signer.ts\`)
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. One \`clawkeep serve\` on SQLite (embedded default); in enclave mode with \`clawkeep signerd\` on a unix socket beside it. Each flow is \`POST …/sign-intent\` then \`POST …/sign\` of a fresh EIP-191 message on an identity with a policy: two audited requests, one rate-limit statement each (the user's counter; on sign the identity's too), freeze and policy checks, one ticket spent in the meta store, one signature (worker: the key opened in the API process; enclave: a request to signerd, whose signature the API verifies). The peer is the raw \`secp256k1.sign\` of @noble/curves (the library both sign with) in this process, on one core, over EIP-191 hashes, measured for ${RAW_SECONDS} s just before and just after each row (the mean is the row's "raw signatures/s"). ${SECONDS} s per row.
+Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. One \`clawkeep serve\` on SQLite (embedded default); in enclave mode with \`clawkeep signerd\` on a unix socket beside it. Each flow is \`POST …/sign-intent\` then \`POST …/sign\` of a fresh EIP-191 message on an identity with a policy: two audited requests, one rate-limit statement each (the user's counter; on sign the identity's too), freeze and policy checks, one ticket spent in the meta store, one signature (worker: the key opened in the API process; enclave: a request to signerd, whose signature the API verifies). The peer is the raw \`secp256k1.sign\` of @noble/curves (the library both sign with) in this process, on one core, over EIP-191 hashes, measured for ${RAW_SECONDS} s just before and just after each row (the mean is the row's "raw signatures/s"); one raw signature costs ${(1000 / rawSigns(1)).toFixed(2)} ms of CPU. "API CPU ms per flow" is the CPU time (user + system, from /proc) the \`clawkeep serve\` process used per completed flow. ${SECONDS} s per row.
 
-| mode | connections | flows/s | p50 ms | p99 ms | raw signatures/s | flows vs raw | errors |
-|---|--:|--:|--:|--:|--:|--:|--:|
+| mode | connections | flows/s | p50 ms | p99 ms | raw signatures/s | flows vs raw | API CPU ms per flow | errors |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|
 ${rows.join("\n")}`;
   process.stdout.write(`${body}\n`);
   if (process.env.BENCH_WRITE_DOCS !== "0") writeSection(path.join(ROOT, "docs", "benchmarks.md"), "signer", body);

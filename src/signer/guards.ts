@@ -25,8 +25,14 @@ export function createGuards(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgr
 
   /** The identity's policy, or undefined; a row that fails its MAC is an integrity error, never "no policy". */
   async function policyOf(identityId: string, userId: string): Promise<Policy | undefined> {
-    const r = await db.selectFrom("identity_policies").selectAll().where("identity_id", "=", identityId).executeTakeFirst();
+    return policyFromRow(identityId, userId, await db.selectFrom("identity_policies").selectAll().where("identity_id", "=", identityId).executeTakeFirst());
+  }
+
+  /** policyOf for a row the caller has already read (the sign path reads it with its identity). */
+  async function policyFromRow(identityId: string, userId: string, r: IdentityPoliciesTable | undefined): Promise<Policy | undefined> {
     if (!r) return undefined;
+    // A row of another identity (a caller's join gone wrong) is no policy of this one.
+    if (r.identity_id !== identityId) throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
     if (!macs.valid(r)) {
       await deps.audit.record({ userId, actor: "system", action: "IntegrityFailure", target: `identity/${identityId}`, outcome: "failure", metadata: { what: "identity policy MAC" } });
       throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
@@ -120,7 +126,7 @@ export function createGuards(deps: { db: Kysely<DB>; dialect: "sqlite" | "postgr
 
   const hold = async (subject: Subject) => db.selectFrom("signer_holds").selectAll().where("subject", "=", subject).executeTakeFirst();
 
-  return { policyOf, setPolicy, withLedger, spentSince: (id: string, w: number) => spentSince(db, id, w), pruneSpends, holds, freeze, lift, hold };
+  return { policyOf, policyFromRow, setPolicy, withLedger, spentSince: (id: string, w: number) => spentSince(db, id, w), pruneSpends, holds, freeze, lift, hold };
 }
 
 export type Guards = ReturnType<typeof createGuards>;

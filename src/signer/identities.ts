@@ -6,7 +6,7 @@ import { ClawkeepError, type ErrorCode } from "../errors.js";
 import { rowMacs } from "../keys/row-mac.js";
 import type { AuditLog } from "../audit/log.js";
 import type { SingleUse } from "../store/meta/single-use.js";
-import type { DB, IdentitiesTable } from "../store/meta/schema.js";
+import type { DB, IdentitiesTable, IdentityPoliciesTable } from "../store/meta/schema.js";
 import { addressOf, CURVES, type Curve } from "./curves.js";
 import { preparePayload } from "./payloads.js";
 import type { KeyBackend } from "./key-backend.js";
@@ -100,12 +100,18 @@ export function createSigner(deps: {
   async function mine(c: SignerCaller, id: string): Promise<IdentitiesTable> {
     if (!IDENTITY_ID_RE.test(id)) throw new ClawkeepError("not_found", "no such identity");
     const r = await db.selectFrom("identities").selectAll().where("id", "=", id).where("user_id", "=", c.userId).executeTakeFirst();
-    if (!r || (c.agentId && r.agent_id !== c.agentId)) throw new ClawkeepError("not_found", "no such identity");
+    if (!r) throw new ClawkeepError("not_found", "no such identity");
+    await checked(c, id, r);
+    return r;
+  }
+
+  /** An agent sees only identities bound to it; a row that fails its MAC is an integrity error. */
+  async function checked(c: SignerCaller, id: string, r: IdentitiesTable): Promise<void> {
+    if (c.agentId && r.agent_id !== c.agentId) throw new ClawkeepError("not_found", "no such identity");
     if (!macs.valid(r)) {
       await audit.record({ userId: c.userId, actor: c.actor, action: "IntegrityFailure", target: `identity/${id}`, outcome: "failure", metadata: { what: "identity row MAC" } });
       throw new ClawkeepError("integrity_error", "stored data failed its integrity check");
     }
-    return r;
   }
 
   async function create(c: SignerCaller, body: { curve: string; label?: string; agent?: string; allowBlindSigning?: boolean }): Promise<IdentityInfo> {
@@ -173,10 +179,32 @@ export function createSigner(deps: {
     return info({ ...r, status: "destroyed", destroyed_at: now });
   }
 
-  async function activeIdentity(c: SignerCaller, id: string, action: string): Promise<IdentitiesTable> {
-    let r: IdentitiesTable;
+  // The sign path reads the identity and its policy in one precompiled statement (both are read on
+  // every sign-intent and sign); the query is built once with placeholders and run with the id and
+  // user, as the token lookup is.
+  const withPolicy = db
+    .selectFrom("identities")
+    .leftJoin("identity_policies as p", "p.identity_id", "identities.id")
+    .selectAll("identities")
+    .select(["p.identity_id as p_identity_id", "p.policy as p_policy", "p.updated_at as p_updated_at", "p.mac as p_mac"])
+    .where("identities.id", "=", "")
+    .where("identities.user_id", "=", "")
+    .compile();
+
+  /** mine() with the identity's policy row read in the same statement. */
+  async function mineWithPolicy(c: SignerCaller, id: string): Promise<IdentitiesTable & { policyRow?: IdentityPoliciesTable }> {
+    if (!IDENTITY_ID_RE.test(id)) throw new ClawkeepError("not_found", "no such identity");
+    const row = (await db.executeQuery({ ...withPolicy, parameters: [id, c.userId] } as typeof withPolicy)).rows[0];
+    if (!row) throw new ClawkeepError("not_found", "no such identity");
+    const { p_identity_id, p_policy, p_updated_at, p_mac, ...r } = row;
+    await checked(c, id, r);
+    return p_identity_id === null ? r : { ...r, policyRow: { identity_id: p_identity_id, policy: p_policy!, updated_at: p_updated_at!, mac: p_mac! } };
+  }
+
+  async function activeIdentity(c: SignerCaller, id: string, action: string): Promise<IdentitiesTable & { policyRow?: IdentityPoliciesTable }> {
+    let r: IdentitiesTable & { policyRow?: IdentityPoliciesTable };
     try {
-      r = await mine(c, id);
+      r = await mineWithPolicy(c, id);
     } catch (e) {
       // Someone else's identity answers as a missing one, but the attempt is on the caller's record.
       if (e instanceof ClawkeepError && e.code === "not_found") return refuse(c, "not_found", e.message, `identity/${id.slice(0, 40)}`, action);
@@ -241,7 +269,7 @@ export function createSigner(deps: {
     if (p.blind && r.allow_blind !== 1) {
       return refuse(c, "blind_signing_refused", "a bare digest cannot be previewed; this identity does not allow blind signing", target, "SignIntentRefused", { kind: p.kind });
     }
-    const decision = await judge(r, p, await guards.policyOf(r.id, r.user_id));
+    const decision = await judge(r, p, await guards.policyFromRow(r.id, r.user_id, r.policyRow));
     if (opts.dryRun) {
       await audit.record({ userId: c.userId, actor: c.actor, action: "SignIntentDryRun", target, outcome: "success", metadata: { kind: p.kind, payload_hash: p.payloadHash, allowed: decision.allowed, rule: decision.rule ?? null } });
       return { dryRun: true as const, decision, kind: p.kind, preview: p.preview, previewHash: p.previewHash, payloadHash: p.payloadHash };
@@ -299,9 +327,10 @@ export function createSigner(deps: {
     if (holds.voided(claims.iat)) {
       return refuse(c, "ticket_voided", "the ticket was issued before a freeze and stays void: ask for a new one", target, "SignRefused", { ticket_id: claims.jti });
     }
-    // The policy as it is now, not as it was at sign-intent; checked once before the ticket is
-    // spent (a refusal then leaves it usable) and again under the ledger lock.
-    const policy = await guards.policyOf(r.id, r.user_id);
+    // The policy as it is now (read with the identity at the start of this request), not as it
+    // was at sign-intent; checked once before the ticket is spent (a refusal then leaves it
+    // usable) and again under the ledger lock.
+    const policy = await guards.policyFromRow(r.id, r.user_id, r.policyRow);
     const before = await judge(r, p, policy);
     if (!before.allowed) return denied(c, before, target, "SignRefused", { ticket_id: claims.jti });
     // Spent before signing, in the meta store: one INSERT decides between concurrent spends on

@@ -109,6 +109,7 @@ describe.each(BACKENDS)("meta store ($name)", ({ dialect }) => {
     // An expired claim can be made again, and pruning removes expired claims.
     expect(await na.claim("ticket", "t1", -1)).toBe(true);
     expect(await nb.claim("ticket", "t1", 60)).toBe(true);
+    expect(await na.claim("ticket", "t1", 60)).toBe(false); // and once taken over, it is live again
     expect(await na.claim("ticket", "t2", -1)).toBe(true);
     expect(await nb.prune()).toBe(1);
   });

@@ -9,14 +9,20 @@ import type { DB } from "./schema.js";
  * transaction so a claim can commit or roll back together with what it guards.
  */
 export async function claimWithin(db: Kysely<DB> | Transaction<DB>, scope: string, id: string, expiresAt: Date, now = new Date()): Promise<boolean> {
-  // An expired claim may be reused: drop it first so the insert can win.
-  await db.deleteFrom("single_use").where("scope", "=", scope).where("id", "=", id).where("expires_at", "<=", now.toISOString()).execute();
+  // One statement: a new claim inserts; an expired one is taken over (its row updated); a live one
+  // is left alone and the statement returns no row. Concurrent claims on any node: one wins.
   const r = await db
     .insertInto("single_use")
     .values({ scope, id, expires_at: expiresAt.toISOString() })
-    .onConflict((oc) => oc.columns(["scope", "id"]).doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+    .onConflict((oc) =>
+      oc
+        .columns(["scope", "id"])
+        .doUpdateSet({ expires_at: expiresAt.toISOString() })
+        .where("single_use.expires_at", "<=", now.toISOString()),
+    )
+    .returning("id")
+    .execute();
+  return r.length === 1;
 }
 
 export function createSingleUse(db: Kysely<DB>) {
