@@ -26,11 +26,12 @@ export function clear(el: Element, ...kids: Child[]) {
 }
 
 let ids = 0;
-/** An input wrapped in its label, so it is labelled for screen readers and for tests alike. */
+/** A labelled input (label for=id) with an optional hint that is its description, not its name. */
 export function field(label: string, input: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement, hint?: string) {
-  const hintEl = hint ? h("small", { id: `hint-${++ids}` }, hint) : null;
+  input.id ||= `f-${++ids}`;
+  const hintEl = hint ? h("small", { id: `${input.id}-hint` }, hint) : null;
   if (hintEl) input.setAttribute("aria-describedby", hintEl.id);
-  return h("label", { class: "field" }, h("span", {}, label), input, hintEl);
+  return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hintEl);
 }
 
 /** A polite live region for results and errors of an action. */

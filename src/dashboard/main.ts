@@ -132,6 +132,7 @@ async function start() {
   const route = async () => {
     cleanup?.();
     cleanup = undefined;
+    delete view.dataset.ready;
     const entry = PAGES.find(([hash]) => location.hash.startsWith(hash)) ?? PAGES[0]!;
     for (const a of nav.querySelectorAll("a")) a.toggleAttribute("aria-current", a.getAttribute("href") === entry[0]);
     document.title = `${entry[1]} · Clawkeep`;
