@@ -76,13 +76,35 @@ export async function secretsPage(view: HTMLElement) {
     return p;
   };
 
+  // Password mode needs the user's credential password, set once (Argon2id verifier only).
+  function setPasswordForm() {
+    const a = h("input", { type: "password", autocomplete: "new-password" });
+    const b = h("input", { type: "password", autocomplete: "new-password" });
+    const go = h("button", { type: "button" }, "Set credential password");
+    go.addEventListener("click", () =>
+      void (async () => {
+        if (a.value.length < 8 || a.value !== b.value) return say.say("Use at least 8 characters, the same twice.", "error");
+        try {
+          await api("PUT", "/v1/credential-password", { body: { password: a.value } });
+          a.value = b.value = "";
+          say.say("Credential password set: enter it below whenever you store or reveal a password-mode value.", "ok");
+          pwField.replaceChildren(field("Credential password", pwIn));
+        } catch (e) {
+          say.say((e as Error).message, "error");
+        }
+      })(),
+    );
+    return h("div", {}, h("p", { class: "warn" }, "Password mode needs your credential password, set once. The server keeps only a verifier: a lost password means lost values."), field("New credential password", a), field("Repeat the credential password", b), go);
+  }
+
   // Put
   const agentSel = h("select", { required: true }, ...agents.map((a) => h("option", { value: a.name }, a.name)));
   const nameIn = h("input", { type: "text", required: true, pattern: "[A-Za-z_][A-Za-z0-9_]{0,127}", autocomplete: "off", spellcheck: "false" });
   const valueIn = h("textarea", { rows: 3, required: true, autocomplete: "off", spellcheck: "false" });
   const modeSel = h("select", {}, h("option", { value: "e2ee" }, "End-to-end (sealed in this browser)"), h("option", { value: "platform" }, "Platform-managed"), h("option", { value: "password" }, "Password-derived"));
   const pwIn = h("input", { type: "password", autocomplete: "off" });
-  const pwField = field("Credential password", pwIn, "Sent once in a request header to seal the value; never stored.");
+  const pwSet = (await api<{ set: boolean }>("GET", "/v1/credential-password")).set;
+  const pwField = h("div", {}, pwSet ? field("Credential password", pwIn, "Sent once in a request header to seal the value; never stored.") : setPasswordForm());
   const syncMode = () => (pwField.hidden = modeSel.value !== "password");
   modeSel.addEventListener("change", syncMode);
   syncMode();
