@@ -30,14 +30,15 @@ await putSecret(env, token, "research-bot/OPENAI_API_KEY", "sk-demo-not-a-real-k
 await putSecret(env, token, "research-bot/GATEWAY_AUTH_TOKEN", "gw-demo");
 const sealed = serializeE2ee(await sealE2ee(PASS, "postgres://bot:s3cret@db.internal/bot", { context: "research-bot/DATABASE_URL" }));
 await putSecret(env, token, "research-bot/DATABASE_URL", sealed);
-await env.app.inject({ method: "POST", url: "/v1/agents/research-bot/support-access", headers: bearer(token), payload: { public_key: OPERATOR_KEY, operator: "acme-support" } });
+const grant = (await env.app.inject({ method: "POST", url: "/v1/agents/research-bot/support-access", headers: bearer(token), payload: { public_key: OPERATOR_KEY, operator: "acme-support" } })).json<{ id: string }>();
+// Support-session events as the agent's wrapper records them (formats §24).
 for (const [action, metadata] of [
-  ["SupportSessionStarted", { session_id: "ss_1f2e", operator: "acme-support" }],
-  ["SupportCommand", { session_id: "ss_1f2e", command: "systemctl status openclaw" }],
-  ["SupportCommand", { session_id: "ss_1f2e", command: "journalctl -u openclaw -n 50" }],
-  ["SupportSessionEnded", { session_id: "ss_1f2e" }],
+  ["SupportSessionStarted", { tty: true, from: "203.0.113.7" }],
+  ["SupportCommand", { command: "systemctl status openclaw", tty: false, from: "203.0.113.7" }],
+  ["SupportCommand", { command: "journalctl -u openclaw -n 50", tty: false, from: "203.0.113.7" }],
+  ["SupportSessionEnded", { status: 0 }],
 ] as const) {
-  await env.rt.audit.record({ userId, actor: "agent:research-bot", action, target: "agent/research-bot", outcome: "success", metadata });
+  await env.rt.audit.record({ userId, actor: `support:${grant.id}`, action, target: "agent/research-bot", outcome: "success", metadata: { grant_id: grant.id, operator: "acme-support", ...metadata } });
 }
 
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });

@@ -31,7 +31,7 @@ export async function auditPage(view: HTMLElement, ctx: Ctx) {
         ? h("p", {}, "No events.")
         : table(
             ["#", "Time", "Actor", "Action", "Target", "Outcome", "Details"],
-            r.events.map((e) => [e.seq, when(e.time), e.actor, e.action, e.target, e.outcome, commandOf(e) !== null ? h("code", {}, commandOf(e)!) : describe(e)]),
+            r.events.map((e) => [e.seq, when(e.time), e.actor, e.action, e.target, e.outcome, commandOf(e) !== null ? h("span", {}, h("code", {}, commandOf(e)!), " ", describe(e)) : describe(e)]),
             "Audit events, oldest first",
           ),
     );

@@ -30,7 +30,10 @@ export function commandOf(e: AuditEvent): string | null {
   for (const k of ["command", "original_command", "ssh_original_command", "cmd"]) if (typeof m[k] === "string") return m[k];
   return null;
 }
-const aboutAgent = (e: AuditEvent, a: Agent) => e.target === `agent/${a.name}` || e.target.startsWith(`agent/${a.name}/`) || e.metadata.agent === a.name || e.metadata.agent_id === a.agent_id;
+// An event that names its agent's id belongs to that agent only: a deleted agent's events keep its
+// name, and must not show up under a later agent of the same name.
+const aboutAgent = (e: AuditEvent, a: Agent) =>
+  typeof e.metadata.agent_id === "string" ? e.metadata.agent_id === a.agent_id : e.target === `agent/${a.name}` || e.target.startsWith(`agent/${a.name}/`) || e.metadata.agent === a.name;
 
 /** The user's whole audit trail, oldest first, a page of 1000 at a time (capped). */
 async function allEvents(cap = 20_000): Promise<AuditEvent[]> {
@@ -45,12 +48,13 @@ async function allEvents(cap = 20_000): Promise<AuditEvent[]> {
   return out;
 }
 
+// Ids that say nothing to a reader of the log (the grant is named by its operator).
+const QUIET = new Set(["grant_id", "agent_id", "record_id", "kind", "command", "original_command", "ssh_original_command", "cmd"]);
+
 export function describe(e: AuditEvent): string {
-  const cmd = commandOf(e);
-  if (cmd !== null) return cmd;
   const m = e.metadata;
   const parts = Object.entries(m)
-    .filter(([k]) => k !== "grant_id")
+    .filter(([k]) => !QUIET.has(k))
     .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
   return parts.join(", ");
 }
@@ -115,7 +119,7 @@ export async function supportPage(view: HTMLElement) {
       );
     }
     const log = events.length
-      ? table(["Time", "Event", "Actor", "Command / details"], events.map((e) => [when(e.time), e.action, e.actor, commandOf(e) !== null ? h("code", {}, commandOf(e)!) : describe(e)]), `Support log of ${a.name}`)
+      ? table(["Time", "Event", "Actor", "Command", "Details"], events.map((e) => [when(e.time), e.action, e.actor, commandOf(e) !== null ? h("code", {}, commandOf(e)!) : "", describe(e)]), `Support log of ${a.name}`)
       : h("p", {}, "No support activity recorded for this agent.");
     return h("section", { class: "card", "aria-labelledby": headId }, h("h2", { id: headId }, a.name), state, controls, log);
   }

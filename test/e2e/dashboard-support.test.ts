@@ -79,11 +79,17 @@ describe.skipIf(SKIP_BROWSER)("dashboard: support access", () => {
   });
 
   it("shows every command of a support session, with grants and revocations, in the agent's support log", async () => {
-    const ev = (action: string, metadata: Record<string, string>) => env.rt.audit.record({ userId, actor: "agent:bot", action, target: "agent/bot", outcome: "success", metadata });
-    await ev("SupportSessionStarted", { session_id: "ss1", operator: "acme-support" });
-    await ev("SupportCommand", { session_id: "ss1", command: "uptime" });
-    await ev("SupportCommand", { session_id: "ss1", original_command: "journalctl -u openclaw --since '1 hour ago'" });
-    await ev("SupportSessionEnded", { session_id: "ss1" });
+    // The events as the agent's support-events route appends them (formats §24).
+    const agentId = (await env.app.inject({ url: "/v1/agents", headers: bearer(token) })).json<{ agents: { name: string; agent_id: string }[] }>().agents.find((a) => a.name === "bot")!.agent_id;
+    const grantId = (await grants())[0]!.id;
+    const ev = (action: string, kind: string, extra: Record<string, string | number | boolean>, id = agentId) =>
+      env.rt.audit.record({ userId, actor: `support:${grantId}`, action, target: "agent/bot", outcome: "success", metadata: { agent_id: id, grant_id: grantId, operator: "acme-support", record_id: `rec_${kind}_${Math.random()}`, kind, at: new Date().toISOString(), ...extra } });
+    await ev("SupportSessionStarted", "session_start", { tty: true, from: "203.0.113.7" });
+    await ev("SupportCommand", "command", { command: "uptime", tty: false, from: "203.0.113.7" });
+    await ev("SupportCommand", "command", { command: "journalctl -u openclaw --since '1 hour ago'", command_truncated: false, tty: false, from: "203.0.113.7" });
+    await ev("SupportSessionEnded", "session_end", { ref: "rec_x", status: 0 });
+    // A deleted agent's events keep its name: one that carries another agent id is not this bot's.
+    await ev("SupportCommand", "command", { command: "cat /old-bot-only" }, "agt_00000000000000000000");
     // Another agent's support events stay in that agent's log.
     await ensureAgent(env, token, "other");
     await env.rt.audit.record({ userId, actor: "agent:other", action: "SupportCommand", target: "agent/other", outcome: "success", metadata: { command: "rm -rf /tmp/x" } });
@@ -95,6 +101,8 @@ describe.skipIf(SKIP_BROWSER)("dashboard: support access", () => {
     const text = (await log.textContent())!;
     for (const s of ["SupportAccessGranted", "SupportAccessRevoked", "SupportSessionStarted", "uptime", "journalctl -u openclaw --since '1 hour ago'", "SupportSessionEnded"]) expect(text).toContain(s);
     expect(text).not.toContain("rm -rf /tmp/x");
+    expect(text).not.toContain("cat /old-bot-only");
+    expect(text).toContain("status: 0");
     expect(await page.getByRole("table", { name: "Support log of other" }).textContent()).toContain("rm -rf /tmp/x");
     // Command text is shown as text, never as markup.
     expect(await log.locator("code", { hasText: "uptime" }).count()).toBe(1);
