@@ -56,6 +56,15 @@ describe.skipIf(SKIP_BROWSER)("dashboard: headers, CSP, token handling, login", 
     expect(html).not.toMatch(/<style|style=|https?:\/\//);
   });
 
+  it("CLAWKEEP_DASHBOARD=false serves no page", async () => {
+    const off = await startTestEnv({ CLAWKEEP_DASHBOARD: "false" });
+    try {
+      for (const url of ["/", "/app.js", "/sw.js"]) expect((await off.app.inject({ url })).json(), url).toMatchObject({ error: { code: "not_found" } });
+    } finally {
+      await off.close();
+    }
+  });
+
   async function violations(page: Page) {
     return page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
   }
