@@ -150,6 +150,7 @@ async function start() {
 }
 
 whenUnauthorized((msg) => {
+  void forgetGatewayUi();
   session.wipe();
   cleanup?.();
   loginView(msg);
