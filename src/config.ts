@@ -281,6 +281,21 @@ export const SETTINGS = {
     schema: int(60, 30 * 86_400).default(86_400),
     doc: "Lifetime of the session token a verified login gives (an API token with this expiry).",
   },
+  dashboard: {
+    env: "CLAWKEEP_DASHBOARD",
+    schema: bool.default(true),
+    doc: "Serve the dashboard (the static page built into dist/dashboard by `npm install`) at `/`. It holds no secret of its own: it calls the same API with the user's token, which it keeps in the tab's sessionStorage.",
+  },
+  supportPublicKey: {
+    env: "CLAWKEEP_SUPPORT_PUBLIC_KEY",
+    schema: z.string().max(16_384).regex(/^(?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/]{16,}={0,3}(?: [^\r\n]*)?$/, "must be one OpenSSH public key line").optional(),
+    doc: "The operator's SSH public key (one OpenSSH line) that the dashboard's \"Grant access\" offers to users for support sessions (`GET /v1/support/operator`). Unset: users paste the key they were given.",
+  },
+  supportOperator: {
+    env: "CLAWKEEP_SUPPORT_OPERATOR",
+    schema: z.string().regex(/^[A-Za-z0-9 _.@:-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 space _ . @ : -").default("support"),
+    doc: "The operator name recorded on grants made to CLAWKEEP_SUPPORT_PUBLIC_KEY.",
+  },
   logLevel: {
     env: "CLAWKEEP_LOG_LEVEL",
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -344,6 +359,9 @@ export interface Config {
   telegramWebhookSecret: Redacted<string> | undefined;
   challengeTtlSeconds: number;
   sessionTtlSeconds: number;
+  dashboard: boolean;
+  supportPublicKey: string | undefined;
+  supportOperator: string;
   logLevel: Parsed["logLevel"];
 }
 

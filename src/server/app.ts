@@ -13,6 +13,7 @@ import { gatewayAdminRoutes, gatewayHealthRoutes, gatewayPassThrough } from "./r
 import { userSignerRoutes, type SignerRouteDeps } from "./routes/identities.js";
 import { authRoutes } from "./routes/auth.js";
 import { createProxyTransports } from "../proxy/index.js";
+import { dashboardRoutes } from "./dashboard.js";
 
 // Log redaction is the second net (values never reach a log call; Redacted<T> is the first): any
 // header that can carry a credential is censored wherever it appears in a log object.
@@ -101,6 +102,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     limiter: rt.rateLimiter,
     limits: { perUser: rt.config.rateLimitPerUser, perIdentitySign: rt.config.rateLimitPerIdentitySign },
   };
+  if (rt.config.dashboard) dashboardRoutes(app);
   await app.register(async (a) => authRoutes(a, rt.login));
   await app.register(async (v1) => {
     v1.addHook("onRequest", authHook(rt.users));
@@ -108,7 +110,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     credentialPasswordRoutes(v1, rt.credentialPasswords);
     userRoutes(v1, rt.users, rt.erasure);
     auditRoutes(v1, rt.audit);
-    agentRoutes(v1, rt.agents, rt.support, rt.erasure, rt.supportLog);
+    agentRoutes(v1, rt.agents, rt.support, rt.erasure, rt.supportLog, { operator: rt.config.supportOperator, publicKey: rt.config.supportPublicKey ?? null });
     gatewayAdminRoutes(v1, rt.proxy);
     userSignerRoutes(v1, signerDeps);
   });

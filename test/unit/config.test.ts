@@ -71,8 +71,19 @@ describe("loadConfig", () => {
       telegramWebhookSecret: undefined,
       challengeTtlSeconds: 300,
       sessionTtlSeconds: 86_400,
+      dashboard: true,
+      supportPublicKey: undefined,
+      supportOperator: "support",
       logLevel: "info",
     });
+  });
+
+  it("takes one OpenSSH line as the support key, and refuses anything else without echoing it", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO7Mqm9pC8Vt0XbVWa0Zq1oNq3kq4oV7dZ6kB2kZ8Y1a ops@example";
+    expect(loadConfig({ CLAWKEEP_SUPPORT_PUBLIC_KEY: key }).supportPublicKey).toBe(key);
+    expect(() => loadConfig({ CLAWKEEP_SUPPORT_PUBLIC_KEY: `${key}\nssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAB` })).toThrow(/^CLAWKEEP_SUPPORT_PUBLIC_KEY: must be one OpenSSH public key line$/);
+    expect(() => loadConfig({ CLAWKEEP_SUPPORT_OPERATOR: "x;y" })).toThrow(/^CLAWKEEP_SUPPORT_OPERATOR/);
+    expect(loadConfig({ CLAWKEEP_DASHBOARD: "false" }).dashboard).toBe(false);
   });
 
   it("treats an empty variable as unset", () => {

@@ -22,7 +22,27 @@ const view = (a: AgentInfo) => ({ agent_id: a.id, name: a.name, status: a.status
 
 const grantView = (g: GrantInfo) => ({ id: g.id, operator: g.operator, public_key: g.publicKey, created_at: g.createdAt, expires_at: g.expiresAt, revoked_at: g.revokedAt, verified: g.verified });
 
-export function agentRoutes(app: FastifyInstance, agents: AgentRegistry, support: SupportAccess, erasure: Erasure, supportLog: SupportLog) {
+/** The operator's own support key, as configured (CLAWKEEP_SUPPORT_PUBLIC_KEY): what "Grant access" offers. */
+export interface SupportOperator {
+  operator: string;
+  publicKey: string | null;
+}
+
+export function agentRoutes(
+  app: FastifyInstance,
+  agents: AgentRegistry,
+  support: SupportAccess,
+  erasure: Erasure,
+  supportLog: SupportLog,
+  operator: SupportOperator = { operator: "support", publicKey: null },
+) {
+  // A public key is no secret, but who the operator's support staff are is the operator's
+  // business: only signed-in users see it.
+  app.get("/v1/support/operator", async (req) => {
+    principal(req);
+    return { operator: operator.operator, public_key: operator.publicKey };
+  });
+
   app.post("/v1/agents", async (req, reply) => {
     const body = NewAgent.safeParse(req.body ?? {});
     if (!body.success) throw new ClawkeepError("bad_request", 'body must be {"name": string}');
