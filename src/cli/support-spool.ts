@@ -1,8 +1,9 @@
-import { chownSync, closeSync, constants as fsc, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import { BATCH_TARGET_BYTES, isRecord, MAX_BATCH_RECORDS, parseRecord, type SupportRecord } from "../agents/support-records.js";
 import { RECORDS_DIR, REJECTED_DIR, WRAPPER_NAME, wrapperScript } from "../agents/support-wrapper.js";
 import { checkWrapperPath } from "../agents/ssh-keys.js";
+import { writeAtomically } from "./atomic-file.js";
 import { api, json, type ClientEnv } from "./client.js";
 import { CliError, EXIT } from "./exit.js";
 
@@ -33,16 +34,7 @@ function writeIfChanged(file: string, text: string, mode: number) {
   } catch {
     // absent or unreadable: written below
   }
-  const tmp = `${file}.clawkeep-${process.pid}`;
-  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
-  try {
-    fchmodSync(fd, mode);
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeAtomically(file, text, mode);
 }
 
 /**

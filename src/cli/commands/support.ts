@@ -1,11 +1,11 @@
-import { closeSync, constants as fsc, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { reconcileAuthorizedKeys, type Grant } from "../../agents/ssh-keys.js";
 import { agentCreds, agentSession } from "../agent-session.js";
 import { api, clientEnv, json, type ClientEnv } from "../client.js";
 import { CliError, EXIT } from "../exit.js";
 import { defaultSpoolDir, prepareSpool, readSpool, shipSpool, spoolWrapperPath, type ShipResult, type Spool } from "../support-spool.js";
+import { writeAtomically } from "../atomic-file.js";
 
 // Support access: the user side (grant, list, revoke, the session log) and the agent side
 // (`reconcile-ssh`, which rewrites only Clawkeep's own lines of authorized_keys, atomically,
@@ -54,19 +54,6 @@ export async function ls(name: string, o: { json?: boolean }) {
 export async function revoke(name: string, id: string, o: { json?: boolean }) {
   const g = json<GrantView>(await api(clientEnv(), "DELETE", `/v1/agents/${enc(name)}/support-access/${enc(id)}`));
   out(o.json ? JSON.stringify(g) : `revoked ${g.id}`);
-}
-
-function writeAtomically(file: string, text: string, mode: number) {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.clawkeep-${process.pid}`);
-  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
-  try {
-    fchmodSync(fd, mode);
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }
 
 export interface ReconcileResult {
