@@ -121,7 +121,10 @@ export function openMetaStore(url: string, opts: { poolSize?: number } = {}): Me
 export function openMetaStoreReadOnly(url: string): MetaStore {
   if (url.startsWith("sqlite:")) {
     const file = sqlitePath(url);
-    if (!existsSync(file)) throw new ClawkeepError("config_invalid", `CLAWKEEP_DATABASE_URL: no database at ${file}`);
+    if (!existsSync(file)) {
+      const dir = path.dirname(file);
+      throw new ClawkeepError("config_invalid", `no Clawkeep database at ${file}${existsSync(dir) ? "" : ` (${dir} does not exist)`}: check --data-dir (CLAWKEEP_DATA_DIR) or CLAWKEEP_DATABASE_URL`);
+    }
     return openSqlite(file, { readonly: true });
   }
   return openMetaStore(url, { poolSize: 2 });
