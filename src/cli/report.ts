@@ -42,9 +42,7 @@ export async function report(e: unknown): Promise<number> {
     return e.exitCode;
   }
   const { describeStorageError } = await import("../store/meta/errors.js");
-  // A storage error wrapped on its way up (e.g. "migration failed: connect ECONNREFUSED") is
-  // reported as what it is underneath, when that is known.
-  const known = err.name === "ClawkeepError" ? (err.code === "unavailable" && describeStorageError(err.cause)) || e : describeStorageError(e);
+  const known = err.name === "ClawkeepError" ? e : describeStorageError(e);
   if (known) {
     const ce = known as { code: string; message: string };
     process.stderr.write(line(ce.code, ce.message));
