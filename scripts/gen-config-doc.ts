@@ -87,9 +87,10 @@ with a small hand-written parser instead of the zod schema above, so that a comm
 | --- | --- | --- |
 | \`CLAWKEEP_ADDR\` | \`http://127.0.0.1:8787\` | Base URL of the server. Must be an \`http://\` or \`https://\` URL. |
 | \`CLAWKEEP_TOKEN\` | none | API token (\`ck_…\`), sent only as \`Authorization: Bearer\`. Never accepted as a command-line argument, so it stays out of shell history and \`ps\`. |
-| \`CLAWKEEP_TOKEN_FILE\` | none | Path of a file holding the token (whitespace trimmed). Read only when \`CLAWKEEP_TOKEN\` is unset or empty. |
+| \`CLAWKEEP_TOKEN_FILE\` | none | Path of a file holding the token (whitespace trimmed). Read only when \`CLAWKEEP_TOKEN\` is unset or empty. Like an SSH key, it must not be readable by group or others (\`chmod 600\`). |
 
-A bad \`CLAWKEEP_ADDR\` or an unreadable \`CLAWKEEP_TOKEN_FILE\` exits with code 7.
+A bad \`CLAWKEEP_ADDR\`, a token with spaces or control characters in it, or a
+\`CLAWKEEP_TOKEN_FILE\` that is unreadable, empty or readable by others exits with code 7.
 `;
 }
 

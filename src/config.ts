@@ -9,10 +9,14 @@ import { Redacted } from "./redacted.js";
 // test fails when the two drift. Secrets accept `<VAR>_FILE` and never have a default.
 
 // Plain decimal integers only: `0x50` or `1e3` are mistakes, not 80 or 1000.
-const int = (min: number, max: number) =>
-  z
-    .union([z.number(), z.string().regex(/^-?[0-9]+$/, "must be a decimal integer").transform(Number)])
-    .pipe(z.number().int().min(min).max(max));
+// One message for every way an integer setting can be wrong: zod's own ("Invalid input", "Too
+// small: expected number to be >=1") names neither the rule nor the range.
+const int = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z
+    .union([z.number(), z.string().regex(/^-?[0-9]+$/).transform(Number)], { error })
+    .pipe(z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
+};
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 export const SETTINGS = {

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { Config } from "./config.js";
 import { wipe } from "./crypto/bytes.js";
 import { ClawkeepError } from "./errors.js";
-import { createKeyring } from "./keys/keyring.js";
+import { assertMastersOpenStore, createKeyring } from "./keys/keyring.js";
 import { deriveKeySet, loadMasterKey, loadPreviousMasterKeys, type MasterKeySource } from "./keys/master.js";
 import { migrateToLatest, migrationStatus, openMetaStore, type MigrationContext } from "./store/meta/index.js";
 import { createSingleUse } from "./store/meta/single-use.js";
@@ -75,9 +75,10 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   // migration applied holds no data; any other failure to look (an unreachable or damaged
   // database) stops the start rather than being taken for an empty store.
   let master: MasterKeySource;
+  let holdsData: boolean;
   try {
     const migrated = (await migrationStatus(meta)).some((m) => m.applied);
-    const holdsData = migrated && (await meta.db.selectFrom("user_epochs").select("user_id").limit(1).executeTakeFirst()) !== undefined;
+    holdsData = migrated && (await meta.db.selectFrom("user_epochs").select("user_id").limit(1).executeTakeFirst()) !== undefined;
     master = loadMasterKey(config, { create: opts.createMasterKey && !holdsData });
   } catch (e) {
     await meta.close();
@@ -85,6 +86,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   }
   const keys = deriveKeySet(master.key, loadPreviousMasterKeys(config));
   try {
+    if (holdsData) await assertMastersOpenStore(meta.db, keys.keks.map((k) => k.keyId), master.file ?? "CLAWKEEP_MASTER_KEY");
     if (config.migrate) {
       await migrateToLatest(meta, migrationContext(keys.rowKeys[0]!));
     } else {

@@ -33,7 +33,7 @@ async function postHandshake(c: ClientEnv, body: string) {
 
 /** A signed handshake; on clock skew, retries once on the server's clock. Returns an API client env carrying the agent token. */
 export async function agentSession(creds: AgentCreds, only?: string[]): Promise<ClientEnv> {
-  const base = { ...clientEnv(), token: undefined };
+  const base = clientEnv(process.env, { token: false });
   const request = only?.length ? { only } : {};
   let hs;
   try {
@@ -44,7 +44,7 @@ export async function agentSession(creds: AgentCreds, only?: string[]): Promise<
     process.stderr.write(`clawkeep: this machine's clock is ${Math.round(Date.now() / 1000 - serverTime)} s off the server's; using the server's time\n`);
     hs = await postHandshake(base, buildHandshake(creds.agentId, creds.secret, request, serverTime * 1000));
   }
-  return { ...base, token: hs.agent_token };
+  return { ...base, token: hs.agent_token, tokenFrom: "agent" };
 }
 
 /** Handshake, then the agent's secrets (password-mode ones opened server-side only with `headers` carrying the credential password). */

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { CliError, EXIT } from "./exit.js";
+import { EXIT } from "./exit.js";
+import { configureUsageErrors, report } from "./report.js";
 
 // The CLI shell: commands are declared here and their modules imported only when they run, so
 // `clawkeep --version` or `secret get` never load the server, zod or the database driver.
@@ -10,7 +11,6 @@ const program = new Command("clawkeep")
   .version(pkg.version)
   .description("Clawkeep: an encrypted keep for AI-agent fleets")
   .enablePositionalOptions()
-  .showHelpAfterError()
   .exitOverride();
 
 const jsonOpt = () => new Option("--json", "print JSON");
@@ -59,15 +59,17 @@ token.command("revoke <id>").description("revoke a token").action(async (id) => 
 
 const secret = program.command("secret").description("store and read secrets");
 secret
-  .command("put <ref>")
+  .command("put <ref> [value...]")
+  .usage("[options] <ref>")
   .description("store a new version of AGENT/NAME; the value comes from stdin or --from-file, never argv")
   .option("--from-file <file>", "read the value from this file")
+  .option("--allow-empty", "store an empty value (refused otherwise: it is usually an unset variable piped in)")
   .option("--e2ee", "encrypt the value here, end to end (the server stores an envelope it cannot open)")
   .option("--passphrase-file <file>", "with --e2ee: read the passphrase from this 0600 file instead of prompting")
   .option("--password-mode", "password-derived mode: sealed under your credential password too, so the server cannot open it without the password")
   .option("--password-file <file>", "with --password-mode: read the credential password from this 0600 file instead of prompting")
   .addOption(jsonOpt())
-  .action(async (ref, o) => (await import("./commands/secrets.js")).put(ref, o));
+  .action(async (ref, extra: string[], o) => (await import("./commands/secrets.js")).put(ref, { ...o, extra }));
 secret
   .command("get <ref>")
   .description("write the value of AGENT/NAME to stdout")
@@ -418,22 +420,9 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+configureUsageErrors(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  const err = e as { code?: string; exitCode?: number; message?: string };
-  if (typeof err.code === "string" && err.code.startsWith("commander.")) {
-    // Help and version exit 0; any other commander error is a usage error.
-    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-  } else if (e instanceof CliError) {
-    process.stderr.write(`clawkeep: ${e.message}\n`);
-    process.exitCode = e.exitCode;
-  } else if ((e as { name?: string }).name === "ClawkeepError") {
-    const ce = e as { code: string; message: string };
-    process.stderr.write(`clawkeep: ${ce.code}: ${ce.message}\n`);
-    process.exitCode = (await import("./exit.js")).exitCodeFor(ce.code);
-  } else {
-    process.stderr.write(`clawkeep: ${(e as Error).message ?? String(e)}\n`);
-    process.exitCode = EXIT.error;
-  }
+  process.exitCode = await report(e);
 }

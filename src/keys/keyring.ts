@@ -160,3 +160,19 @@ export function createKeyring(opts: { masters: MasterKek[]; cacheSeconds: number
     },
   };
 }
+
+/**
+ * Refuses a master key that opens none of the store's live data keys. Without this a wrong
+ * CLAWKEEP_MASTER_KEY (or the wrong data dir) starts a server on which every token is
+ * "unauthorized" and every read an integrity error, which sends a newcomer the wrong way.
+ * During a rotation either loaded key fitting is enough.
+ */
+export async function assertMastersOpenStore(db: Kysely<DB>, keyIds: string[], loadedFrom: string): Promise<void> {
+  const rows = await db.selectFrom("user_epochs").select("key_id").where("state", "!=", "destroyed").groupBy("key_id").execute();
+  if (rows.length > 0 && !rows.some((r) => keyIds.includes(r.key_id))) {
+    throw new ClawkeepError(
+      "config_invalid",
+      `CLAWKEEP_MASTER_KEY: the key from ${loadedFrom} is not this store's master key (it opens none of its data keys): wrong key, or the wrong --data-dir / CLAWKEEP_DATABASE_URL. Nothing was changed`,
+    );
+  }
+}

@@ -9,9 +9,19 @@ async function openOffline(dataDir: string | undefined) {
   const { deriveKeySet, loadMasterKey, loadPreviousMasterKeys } = await import("../../keys/master.js");
   const { openMetaStoreReadOnly } = await import("../../store/meta/index.js");
   const { createAuditLog } = await import("../../audit/log.js");
+  const { assertMastersOpenStore } = await import("../../keys/keyring.js");
   const cfg = loadConfig(process.env, { dataDir });
-  const keys = deriveKeySet(loadMasterKey(cfg, { create: false }).key, loadPreviousMasterKeys(cfg));
+  // The store first: a data dir that does not exist is the problem to name, not its missing key.
   const meta = openMetaStoreReadOnly(cfg.databaseUrl);
+  let keys;
+  try {
+    keys = deriveKeySet(loadMasterKey(cfg, { create: false }).key, loadPreviousMasterKeys(cfg));
+    // A wrong key would otherwise read as "audit log broken at event 1" (exit 5), a false alarm.
+    await assertMastersOpenStore(meta.db, keys.keks.map((k) => k.keyId), cfg.masterKey ? "CLAWKEEP_MASTER_KEY" : `${cfg.dataDir}/master.key`);
+  } catch (e) {
+    await meta.close();
+    throw e;
+  }
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable: () => meta.durable() });
   return { keys, meta, audit };
 }

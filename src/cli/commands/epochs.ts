@@ -1,7 +1,8 @@
-import { loadConfig } from "../../config.js";
+import { operatorConfig } from "../offline.js";
 import { ClawkeepError } from "../../errors.js";
 import { createRuntime, type Runtime } from "../../main.js";
 import { CliError, EXIT } from "../exit.js";
+import { reasonOf } from "../../store/meta/errors.js";
 
 // Operator commands for epochs and master keys. They run against the configured storage (the
 // same CLAWKEEP_* settings as `serve`) and are safe while servers keep serving.
@@ -24,7 +25,7 @@ function progress(label: string) {
 }
 
 async function withRuntime<T>(o: { dataDir?: string }, fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await createRuntime(loadConfig(process.env, { dataDir: o.dataDir }), { createMasterKey: false });
+  const rt = await createRuntime(await operatorConfig(o.dataDir), { createMasterKey: false });
   try {
     return await fn(rt);
   } finally {
@@ -105,8 +106,9 @@ export async function newMasterKey(o: { out: string }) {
   const { writeFileSync } = await import("node:fs");
   try {
     writeFileSync(o.out, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600, flag: "wx" });
-  } catch {
-    throw new CliError(`cannot create ${o.out} (it must not exist yet)`, EXIT.usage, "bad_request");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`--out: cannot create ${o.out} (${code === "EEXIST" ? "it already exists; a key file is never overwritten" : reasonOf(code)})`, EXIT.usage, "bad_request");
   }
   process.stdout.write(`wrote a new master key to ${o.out} (0600)\n`);
 }

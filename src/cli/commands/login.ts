@@ -10,7 +10,7 @@ import { CliError, EXIT } from "../exit.js";
 // (never to stdout, which ends up in logs and scrollback).
 
 export async function login(o: { tokenFile?: string; telegramUserId?: string; pollSeconds?: string; json?: boolean }) {
-  const env = { ...clientEnv(), token: undefined };
+  const env = clientEnv(process.env, { token: false });
   const file = path.resolve(o.tokenFile ?? path.join(homedir(), ".clawkeep", "token"));
   const body = o.telegramUserId !== undefined ? { telegram_user_id: o.telegramUserId } : {};
   const c = json<{ challenge_id: string; challenge_secret: string; deep_link: string; expires_at: string; status: string }>(await api(env, "POST", "/v1/auth/challenge", { body }));

@@ -1,5 +1,8 @@
 import path from "node:path";
-import { loadConfig } from "../../config.js";
+import { accessSync, constants as fsc, existsSync, statSync } from "node:fs";
+import { reasonOf } from "../../store/meta/errors.js";
+import { CliError, EXIT } from "../exit.js";
+import { operatorConfig } from "../offline.js";
 import { createRuntime, migrationContext, openBlobStore } from "../../main.js";
 import { derivePurposeKey } from "../../crypto/hkdf.js";
 import { loadMasterKey } from "../../keys/master.js";
@@ -16,7 +19,7 @@ const progress = (msg: string) => {
 };
 
 export async function migrate(o: { dataDir?: string; dryRun?: boolean; json?: boolean }) {
-  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const cfg = await operatorConfig(o.dataDir, { existing: false });
   const meta = openMetaStore(cfg.databaseUrl, { poolSize: 1 });
   try {
     const before = await migrationStatus(meta);
@@ -39,13 +42,15 @@ export async function migrate(o: { dataDir?: string; dryRun?: boolean; json?: bo
 }
 
 export async function sweep(o: { dataDir?: string; grace: string; dryRun?: boolean; json?: boolean }) {
-  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const grace = Number(o.grace);
+  if (!Number.isSafeInteger(grace) || grace < 0) throw new CliError("--grace must be a whole number of seconds (0 or more)", EXIT.usage, "bad_request");
+  const cfg = await operatorConfig(o.dataDir);
   const rt = await createRuntime(cfg, { createMasterKey: false });
   const { sweepOrphans } = await import("../../vault/sweep.js");
   try {
     const r = await sweepOrphans(
       { db: rt.meta.db, blobs: rt.blobs, audit: rt.audit },
-      { graceSeconds: Number(o.grace), dryRun: Boolean(o.dryRun), onProgress: (p) => progress(`scanned ${p.scanned} blobs, ${p.orphans} orphans`) },
+      { graceSeconds: grace, dryRun: Boolean(o.dryRun), onProgress: (p) => progress(`scanned ${p.scanned} blobs, ${p.orphans} orphans`) },
     );
     out(o, r, `scanned ${r.scanned} blobs: ${r.orphans} orphans, ${r.deleted} deleted, ${r.skippedYoung} younger than the grace period kept${o.dryRun ? " (dry run)" : ""}`);
   } finally {
@@ -54,7 +59,9 @@ export async function sweep(o: { dataDir?: string; grace: string; dryRun?: boole
 }
 
 export async function backupCmd(o: { dataDir?: string; out: string; withBlobs?: boolean; json?: boolean }) {
-  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  const dir = path.dirname(path.resolve(o.out));
+  if (!existsSync(dir)) throw new CliError(`--out: the directory ${dir} does not exist`, EXIT.usage, "bad_request");
+  const cfg = await operatorConfig(o.dataDir);
   const { backup } = await import("../../ops/backup.js");
   const meta = openMetaStore(cfg.databaseUrl, { poolSize: 2 });
   try {
@@ -69,7 +76,14 @@ export async function backupCmd(o: { dataDir?: string; out: string; withBlobs?: 
 }
 
 export async function restoreCmd(o: { dataDir?: string; in: string; json?: boolean }) {
-  const cfg = loadConfig(process.env, { dataDir: o.dataDir });
+  // Checked before anything is created: a mistyped --in must not leave a new, migrated store behind.
+  try {
+    accessSync(o.in, fsc.R_OK);
+    if (!statSync(o.in).isFile()) throw Object.assign(new Error("not a file"), { code: "EISDIR" });
+  } catch (e) {
+    throw new CliError(`--in: cannot read ${o.in} (${reasonOf((e as NodeJS.ErrnoException).code)})`, EXIT.usage, "bad_request");
+  }
+  const cfg = await operatorConfig(o.dataDir, { existing: false });
   const { restore } = await import("../../ops/backup.js");
   const meta = openMetaStore(cfg.databaseUrl, { poolSize: 2 });
   try {

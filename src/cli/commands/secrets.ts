@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { api, clientEnv, json, splitRef } from "../client.js";
 import { CliError, EXIT } from "../exit.js";
+import { reasonOf } from "../../store/meta/errors.js";
 
 const enc = encodeURIComponent;
 const path = (ref: string) => {
@@ -21,14 +22,22 @@ async function readStdin(): Promise<Buffer> {
 type E2eeOpts = { e2ee?: boolean; passphraseFile?: string };
 type PasswordOpts = { passwordMode?: boolean; passwordFile?: string };
 
-export async function put(ref: string, o: { fromFile?: string; json?: boolean } & E2eeOpts & PasswordOpts) {
+export async function put(ref: string, o: { fromFile?: string; allowEmpty?: boolean; extra?: string[]; json?: boolean } & E2eeOpts & PasswordOpts) {
+  // A value typed after the name would already be in shell history and `ps`; refuse it before
+  // anything else, without echoing it, and say how to pass it instead.
+  if (o.extra?.length) {
+    throw new CliError("secret put takes the value on stdin or from --from-file, never as an argument (argv lands in shell history and ps): printf %s \"$VALUE\" | clawkeep secret put AGENT/NAME", EXIT.usage, "bad_request");
+  }
   const p = path(ref);
   const env = clientEnv();
   let value: Buffer;
   try {
     value = o.fromFile ? await readFile(o.fromFile) : await readStdin();
-  } catch {
-    throw new CliError("cannot read the value file", EXIT.usage, "bad_request");
+  } catch (e) {
+    throw new CliError(`--from-file: cannot read ${o.fromFile} (${reasonOf((e as NodeJS.ErrnoException).code)})`, EXIT.usage, "bad_request");
+  }
+  if (value.length === 0 && !o.allowEmpty) {
+    throw new CliError(`the value is empty (${o.fromFile ? "the file is empty" : "nothing came on stdin"}); nothing was stored. Pipe the value in, or pass --allow-empty to store an empty one`, EXIT.usage, "bad_request");
   }
   if (o.e2ee) value = await (await import("../e2ee.js")).sealValue(splitRef(ref), value, o);
   let headers: Record<string, string> = {};

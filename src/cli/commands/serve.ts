@@ -1,12 +1,41 @@
+import { createServer } from "node:net";
 import pino from "pino";
 import { loadConfig } from "../../config.js";
+import { ClawkeepError } from "../../errors.js";
+import { loadMasterKey } from "../../keys/master.js";
 import { bootstrapAdmin, createRuntime, startMaintenance } from "../../main.js";
 import { buildApp } from "../../server/app.js";
+
+// What a failed listen means for the person who typed the command, naming the setting to change.
+function listenError(e: NodeJS.ErrnoException, bind: string, port: number): ClawkeepError {
+  const at = `${bind}:${port}`;
+  if (e.code === "EADDRINUSE") return new ClawkeepError("config_invalid", `--port (CLAWKEEP_PORT): ${at} is already in use (another clawkeep serve?); stop it or pick another port`, { cause: e });
+  if (e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN") {
+    return new ClawkeepError("config_invalid", `--bind (CLAWKEEP_BIND): ${bind} is not an address of this machine`, { cause: e });
+  }
+  if (e.code === "EACCES") return new ClawkeepError("config_invalid", `--port (CLAWKEEP_PORT): binding ${at} needs privileges this user lacks; use a port above 1023`, { cause: e });
+  return new ClawkeepError("config_invalid", `cannot listen on ${at} (${e.code ?? e.message})`, { cause: e });
+}
+
+// Tried before anything is created: a port in use used to be found only after the master key
+// and the first admin token had been written. The real listen can still lose a race; it is
+// mapped the same way.
+function probeListen(port: number, bind: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", (e) => reject(listenError(e, bind, port)));
+    s.listen({ port, host: bind, exclusive: true }, () => s.close(() => resolve()));
+  });
+}
 
 export async function serve(o: { dataDir?: string; port?: string; bind?: string }) {
   // Everything the server creates (database, WAL, blobs, key files) is for its owner only.
   process.umask(0o077);
   const config = loadConfig(process.env, { dataDir: o.dataDir, port: o.port, bind: o.bind });
+  // Settings that need no storage are judged before the port, so each mistake is named as itself.
+  if (config.masterKey) loadMasterKey(config, { create: false }).key.fill(0);
+  await probeListen(config.port, config.bind);
   const rt = await createRuntime(config, { createMasterKey: true });
   if (rt.masterOrigin === "created") {
     process.stderr.write(
@@ -30,6 +59,17 @@ export async function serve(o: { dataDir?: string; port?: string; bind?: string 
   };
   process.on("SIGTERM", () => void shutdown());
   process.on("SIGINT", () => void shutdown());
-  const addr = await app.listen({ port: config.port, host: config.bind });
+  let addr: string;
+  try {
+    addr = await app.listen({ port: config.port, host: config.bind });
+  } catch (e) {
+    await shutdown();
+    throw listenError(e as NodeJS.ErrnoException, config.bind, config.port);
+  }
   process.stderr.write(`clawkeep: listening on ${addr}\n`);
+  // A node may start before its blob store is reachable (it reports not-ready on /ready until
+  // then), but the person watching the start should hear about it now, not at the first write.
+  rt.ready().catch((e: unknown) =>
+    process.stderr.write(`clawkeep: warning: storage is not reachable yet (${(e as Error).message}); /ready answers 503 until it is\n`),
+  );
 }

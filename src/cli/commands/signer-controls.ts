@@ -46,9 +46,9 @@ export async function status(o: { json?: boolean }) {
 
 /** Operator: seal every signing key again under the primary sealing key (online, resumable). */
 export async function reseal(o: { dataDir?: string; json?: boolean }) {
-  const { loadConfig } = await import("../../config.js");
+  const { operatorConfig } = await import("../offline.js");
   const { createRuntime } = await import("../../main.js");
-  const rt = await createRuntime(loadConfig(process.env, { dataDir: o.dataDir }), { createMasterKey: false });
+  const rt = await createRuntime(await operatorConfig(o.dataDir), { createMasterKey: false });
   try {
     let last = 0;
     const r = await rt.resealSigningKeys((p) => {

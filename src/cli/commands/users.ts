@@ -1,5 +1,5 @@
 import { api, clientEnv, json } from "../client.js";
-import { requireYes } from "../exit.js";
+import { CliError, EXIT, requireYes } from "../exit.js";
 
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -14,7 +14,11 @@ export async function createUser(name: string, o: { admin?: boolean; json?: bool
 
 export async function createToken(o: { name: string; ttl?: string; json?: boolean }) {
   const body: Record<string, unknown> = { name: o.name };
-  if (o.ttl !== undefined) body.ttl_seconds = Number(o.ttl);
+  if (o.ttl !== undefined) {
+    // Number("abc") is NaN, which JSON sends as null and the server then reports in its schema's words.
+    if (!/^[0-9]+$/.test(o.ttl) || Number(o.ttl) < 60) throw new CliError("--ttl must be a whole number of seconds, at least 60", EXIT.usage, "bad_request");
+    body.ttl_seconds = Number(o.ttl);
+  }
   const r = json<{ id: string; token: string; expires_at: string | null }>(await api(clientEnv(), "POST", "/v1/tokens", { body }));
   if (o.json) return out(JSON.stringify(r));
   out(`token ${r.id} (shown once, store it now): ${r.token}`);

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationResultSet } from "kysely";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { ClawkeepError } from "../../errors.js";
+import { describeStorageError } from "./errors.js";
 import type { DB } from "./schema.js";
 import { migrationProvider, type MigrationContext } from "./migrations.js";
 import { createWalSync } from "./wal-sync.js";
@@ -121,7 +122,13 @@ export function openMetaStore(url: string, opts: { poolSize?: number } = {}): Me
 export function openMetaStoreReadOnly(url: string): MetaStore {
   if (url.startsWith("sqlite:")) {
     const file = sqlitePath(url);
-    if (!existsSync(file)) throw new ClawkeepError("config_invalid", `CLAWKEEP_DATABASE_URL: no database at ${file}`);
+    try {
+      statSync(file);
+    } catch (e) {
+      const dir = path.dirname(file);
+      if ((e as NodeJS.ErrnoException).code === "EACCES") throw new ClawkeepError("config_invalid", `cannot read ${file} (permission denied): run as the data dir's owner`);
+      throw new ClawkeepError("config_invalid", `no Clawkeep database at ${file}${existsSync(dir) ? "" : ` (${dir} does not exist)`}: check --data-dir (CLAWKEEP_DATA_DIR) or CLAWKEEP_DATABASE_URL`);
+    }
     return openSqlite(file, { readonly: true });
   }
   return openMetaStore(url, { poolSize: 2 });
@@ -131,7 +138,7 @@ export type { MigrationContext } from "./migrations.js";
 export const migrator = (store: MetaStore, ctx: MigrationContext = {}) => new Migrator({ db: store.db, provider: migrationProvider(ctx) });
 
 function check({ error, results }: MigrationResultSet): string[] {
-  if (error) throw new ClawkeepError("unavailable", `meta-store migration failed: ${(error as Error).message ?? error}`, { cause: error });
+  if (error) throw describeStorageError(error) ?? new ClawkeepError("unavailable", `meta-store migration failed: ${(error as Error).message ?? error}`, { cause: error });
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 

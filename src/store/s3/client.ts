@@ -1,6 +1,7 @@
 import { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { ClawkeepError } from "../../errors.js";
 import { Redacted } from "../../redacted.js";
+import { reasonOf } from "../meta/errors.js";
 
 // The one place that builds S3 clients, shared by the blob store and the state-sync remotes.
 // Settings follow seed 000's variables: S3_BUCKET, S3_ENDPOINT, S3_PREFIX, S3_REGION
@@ -83,6 +84,11 @@ export function s3Error(e: unknown, what: string): ClawkeepError {
     return new ClawkeepError("unavailable", `S3 refused the credentials or permissions while trying to ${what} (${name || status})`, { cause: e });
   }
   if (name === "NoSuchBucket") return new ClawkeepError("unavailable", `S3 bucket does not exist (while trying to ${what})`, { cause: e });
-  const code = (e as { code?: string }).code;
-  return new ClawkeepError("unavailable", `S3 unavailable while trying to ${what} (${name || code || status || "error"})`, { cause: e });
+  const { code, syscall, address, port, hostname } = e as { code?: string; syscall?: string; address?: string; port?: number; hostname?: string };
+  // A network failure carries its errno; the SDK's own name for it is just "Error".
+  if (code && (syscall === "connect" || syscall === "getaddrinfo")) {
+    const at = address ? `${address}${port ? `:${port}` : ""}` : (hostname ?? "the endpoint");
+    return new ClawkeepError("unavailable", `S3 unreachable while trying to ${what} (${reasonOf(code)} at ${at}): is S3_ENDPOINT right, and the server up?`, { cause: e });
+  }
+  return new ClawkeepError("unavailable", `S3 unavailable while trying to ${what} (${(name !== "Error" && name) || code || status || "error"})`, { cause: e });
 }
