@@ -78,7 +78,8 @@ describe("dependency rule", () => {
     }
     // The operator tools work on the configured storage without a server (see ARCHITECTURE.md):
     // offline audit verification, migrate/backup/restore/sweep, and the backup module itself
-    // (which reads the migration list).
-    expect(users.sort()).toEqual(["cli/commands/audit.ts", "cli/commands/ops.ts", "main.ts", "ops/backup.ts"]);
+    // (which reads the migration list), and cli/offline.ts, which checks read-only that a data
+    // dir holds a deployment before those tools touch it.
+    expect(users.sort()).toEqual(["cli/commands/audit.ts", "cli/commands/ops.ts", "cli/offline.ts", "main.ts", "ops/backup.ts"]);
   });
 });
