@@ -28,6 +28,7 @@ import { createProxyService } from "./proxy/service.js";
 import { createSigner, type SignerCaller } from "./signer/identities.js";
 import { createGuards } from "./signer/guards.js";
 import { workerBackend } from "./signer/key-backend.js";
+import { createSignThread } from "./signer/sign-thread.js";
 import { enclaveBackend } from "./signer/enclave-client.js";
 import { resealAll, type ResealProgress } from "./signer/reseal.js";
 import { createFreeze } from "./signer/freeze.js";
@@ -174,6 +175,8 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   onSession = (userId, actor) => freeze.onLogin(userId, actor).then(() => undefined);
   const rateLimiter = createRateLimiter(meta.db, config.rateLimitWindowMs);
   const sealing = sealingKeys(config, keys.sealKeys);
+  // Started on the first worker-mode signature only: most processes (the CLI, enclave mode) never sign.
+  const signThread = createSignThread();
   const keyBackend =
     config.signerMode === "enclave"
       ? enclaveBackend({
@@ -182,7 +185,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
           attestationKey: config.signerdAttestationKey!,
           measurements: config.signerdMeasurements!.split(","),
         })
-      : workerBackend(sealing);
+      : workerBackend(sealing, signThread);
   const signer = createSigner({
     guards,
     db: meta.db,
@@ -231,6 +234,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     async close() {
       proxy.close();
       keyring.close();
+      await signThread.close();
       for (const k of [...keys.auditKeys.map((a) => a.key), ...keys.agentSecretKeys, ...keys.tokenKeys, ...keys.rowKeys, keys.sessionKey, keys.checkpointSeed]) wipe(k);
       await meta.close();
     },

@@ -35,7 +35,12 @@ export function addressOf(curve: Curve, publicKey: Uint8Array): string {
  */
 export function signDigestSecp256k1(key: Uint8Array, digest: Uint8Array): { signature: Uint8Array; r: Uint8Array; s: Uint8Array; recovery: number } {
   if (digest.length !== 32) throw new RangeError("digest must be 32 bytes");
-  const rec = secp256k1.sign(digest, key, { prehash: false, lowS: true, format: "recovered" });
+  return fromRecovered(secp256k1.sign(digest, key, { prehash: false, lowS: true, format: "recovered" }));
+}
+
+/** @noble/curves' "recovered" form (recovery id || r || s) in the layout above. */
+export function fromRecovered(rec: Uint8Array): { signature: Uint8Array; r: Uint8Array; s: Uint8Array; recovery: number } {
+  if (rec.length !== 65) throw new RangeError("a recovered signature is 65 bytes");
   const recovery = rec[0]!;
   const r = rec.subarray(1, 33);
   const s = rec.subarray(33, 65);

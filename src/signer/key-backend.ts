@@ -4,6 +4,7 @@ import { wipe } from "../crypto/bytes.js";
 import { ClawkeepError } from "../errors.js";
 import { generateKey, publicKeyOf, signDigestSecp256k1, signEd25519, type Curve } from "./curves.js";
 import { openSealedKey, sealPrivateKey, type SealingKey } from "./sealed-key.js";
+import type { SignThread } from "./sign-thread.js";
 
 // Where private keys are used (SIGNER_MODE). The sign flow above this never touches a key: it
 // asks a backend to make one (getting back the public key and a sealed backup to store), to sign
@@ -57,8 +58,11 @@ export function verifySignature(curve: Curve, publicKeyHex: string, input: Uint8
   }
 }
 
-/** Worker mode: sealing keys (the primary first) held by this process. */
-export function workerBackend(sealingKeys: SealingKey[]): KeyBackend {
+/**
+ * Worker mode: sealing keys (the primary first) held by this process. With `thread`, the
+ * signatures themselves are computed on it (./sign-thread.ts), off the event loop.
+ */
+export function workerBackend(sealingKeys: SealingKey[], thread?: SignThread): KeyBackend {
   const primary = sealingKeys[0];
   if (!primary) throw new Error("worker mode needs a sealing key");
   // Backups already found to hold the key their row names. Deriving a public key costs as much
@@ -93,6 +97,8 @@ export function workerBackend(sealingKeys: SealingKey[]): KeyBackend {
     },
     async sign(ctx, publicKeyHex, sealed, input) {
       const { privateKey } = opened(ctx, publicKeyHex, sealed);
+      // The thread takes the key (moved, then zeroed here and there); this process keeps no copy.
+      if (thread) return thread.sign(ctx.curve, privateKey, input);
       try {
         return signWith(ctx.curve, privateKey, input);
       } finally {
