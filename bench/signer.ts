@@ -118,10 +118,13 @@ async function runMode(mode: "worker" | "enclave"): Promise<string[]> {
       // whose speed drifts (a shared host) is compared with itself.
       const before = rawSigns(RAW_SECONDS);
       const cpu0 = cpuMs(server.proc.pid!);
+      const own0 = process.cpuUsage();
       const r = await flows(url, auth, id, c, SECONDS);
       const serverCpuPerFlow = (cpuMs(server.proc.pid!) - cpu0) / (r.perSecond * SECONDS);
+      const own = process.cpuUsage(own0);
+      const loadCpuPerFlow = (own.user + own.system) / 1000 / (r.perSecond * SECONDS);
       const raw = (before + rawSigns(RAW_SECONDS)) / 2;
-      rows.push(`| ${mode} | ${c} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${raw.toFixed(0)} | ${((100 * r.perSecond) / raw).toFixed(0)}% | ${serverCpuPerFlow.toFixed(2)} | ${r.errors} |`);
+      rows.push(`| ${mode} | ${c} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${raw.toFixed(0)} | ${((100 * r.perSecond) / raw).toFixed(0)}% | ${serverCpuPerFlow.toFixed(2)} | ${loadCpuPerFlow.toFixed(2)} | ${r.errors} |`);
       process.stderr.write(`bench: ${mode}, ${c} connections: ${r.perSecond.toFixed(0)} flows/s\n`);
     }
     return rows;
@@ -150,10 +153,10 @@ async function main() {
   const m = machine();
   const body = `## Signer: sign-intent + sign (\`bench/signer.ts\`)
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. One \`clawkeep serve\` on SQLite (embedded default); in enclave mode with \`clawkeep signerd\` on a unix socket beside it. Each flow is \`POST …/sign-intent\` then \`POST …/sign\` of a fresh EIP-191 message on an identity with a policy: two audited requests, one rate-limit statement each (the user's counter; on sign the identity's too), freeze and policy checks, one ticket spent in the meta store, one signature (worker: the key opened in the API process; enclave: a request to signerd, whose signature the API verifies). The peer is the raw \`secp256k1.sign\` of @noble/curves (the library both sign with) in this process, on one core, over EIP-191 hashes, measured for ${RAW_SECONDS} s just before and just after each row (the mean is the row's "raw signatures/s"); one raw signature costs ${(1000 / rawSigns(1)).toFixed(2)} ms of CPU. "API CPU ms per flow" is the CPU time (user + system, from /proc) the \`clawkeep serve\` process used per completed flow. ${SECONDS} s per row.
+Measured ${new Date().toISOString().slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, ${m.os}. One \`clawkeep serve\` on SQLite (embedded default); in enclave mode with \`clawkeep signerd\` on a unix socket beside it. Each flow is \`POST …/sign-intent\` then \`POST …/sign\` of a fresh EIP-191 message on an identity with a policy: two audited requests, one rate-limit statement each (the user's counter; on sign the identity's too), freeze and policy checks, one ticket spent in the meta store, one signature (worker: the key opened in the API process and used on its signing thread; enclave: a request to signerd, whose signature the API verifies). The peer is the raw \`secp256k1.sign\` of @noble/curves (the library both sign with) in this process, on one core, over EIP-191 hashes, measured for ${RAW_SECONDS} s just before and just after each row (the mean is the row's "raw signatures/s"); one raw signature costs ${(1000 / rawSigns(1)).toFixed(2)} ms of CPU. "API CPU ms per flow" is the CPU time (user + system, all threads, from /proc) the \`clawkeep serve\` process used per completed flow; "load generator" is this process's, which shares the two cores. ${SECONDS} s per row.
 
-| mode | connections | flows/s | p50 ms | p99 ms | raw signatures/s | flows vs raw | API CPU ms per flow | errors |
-|---|--:|--:|--:|--:|--:|--:|--:|--:|
+| mode | connections | flows/s | p50 ms | p99 ms | raw signatures/s | flows vs raw | API CPU ms per flow | load generator CPU ms per flow | errors |
+|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 ${rows.join("\n")}`;
   process.stdout.write(`${body}\n`);
   if (process.env.BENCH_WRITE_DOCS !== "0") writeSection(path.join(ROOT, "docs", "benchmarks.md"), "signer", body);
