@@ -5,8 +5,9 @@ import { go, launch, listen, signIn } from "../helpers/dashboard.js";
 import { createUser, putSecret, startTestEnv, type TestEnv } from "../helpers/runtime.js";
 
 // The audit page: a user's own events, paged (50 a page, forward by sequence number and back),
-// and the chain's verification status: shown to an administrator (intact, or where it breaks),
-// explained to a user (the chain is global, so verifying it is the operator's job).
+// and the chain's verification status: an administrator sees it in full (intact with its length,
+// or the event where it breaks); a user sees whether it is intact and when it was checked, never
+// its length or where it breaks (the chain is global: those tell of every user's activity).
 
 describe.skipIf(SKIP_BROWSER)("dashboard: audit log", () => {
   let env: TestEnv;
@@ -38,7 +39,8 @@ describe.skipIf(SKIP_BROWSER)("dashboard: audit log", () => {
     const firstPage = (await page.locator("table").textContent())!;
     expect(firstPage).toContain("bot/K0");
     expect(firstPage).not.toContain("ONLY_BOB");
-    await page.getByText("Chain verification: run by your operator").waitFor();
+    await page.getByText(/Chain verified at .+: every hash and MAC intact\./).waitFor();
+    expect(await page.getByRole("region", { name: "Chain verification" }).textContent()).not.toMatch(/\d+ events/);
 
     await page.getByRole("button", { name: "Next page" }).click();
     await page.getByText("Page 2").waitFor();
@@ -53,7 +55,7 @@ describe.skipIf(SKIP_BROWSER)("dashboard: audit log", () => {
     await page.close();
   });
 
-  it("an admin sees the chain verified, and a tampered event is reported with its place", async () => {
+  it("an admin sees the chain verified, and a tampered event is reported with its place; a user sees it broken, without the place", async () => {
     const page = await browser.newPage();
     await signIn(page, base, env.adminToken);
     await go(page, "Audit log", "#/audit");
@@ -66,5 +68,16 @@ describe.skipIf(SKIP_BROWSER)("dashboard: audit log", () => {
     await page.getByRole("button", { name: "Verify the chain" }).click();
     await page.getByText(`Chain BROKEN at event ${victim!.seq}`).waitFor();
     await page.close();
+
+    // The user's status follows the administrator's fresh check: broken, without the place.
+    const user = await browser.newPage();
+    await signIn(user, base, alice);
+    await go(user, "Audit log", "#/audit");
+    await user.getByText(/Chain BROKEN \(checked .+\): the audit log was altered/).waitFor();
+    expect(await user.getByRole("region", { name: "Chain verification" }).textContent()).not.toContain(String(victim!.seq));
+    const api = await env.app.inject({ url: "/v1/audit/verify", headers: { authorization: `Bearer ${alice}` } });
+    expect(Object.keys(api.json()).sort()).toEqual(["ok", "verified_at"]);
+    expect(api.json().ok).toBe(false);
+    await user.close();
   });
 });
