@@ -188,13 +188,17 @@ for (const backend of BACKENDS) {
       const workers = Array.from({ length: 6 }, async (_, w) => {
         for (let n = w; !stop; n += 6) results.push({ ...(await one(n)), phase });
       });
-      await new Promise((r) => setTimeout(r, 400));
+      // Waits on what happened, not on the clock: a loaded CI host signs slowly.
+      const until = async (cond: () => boolean, what: string) => {
+        for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      };
+      await until(() => results.length >= 6, "six signatures before the kill");
       signerd.proc.kill("SIGKILL");
       phase = "down";
       await new Promise((r) => setTimeout(r, 300));
       signerd = await startSignerd(sdir);
       phase = "after";
-      await new Promise((r) => setTimeout(r, 800));
+      await until(() => results.filter((r) => r.phase === "after" && r.status === 200).length >= 3, "three signatures after the restart");
       stop = true;
       await Promise.all(workers);
       const before = results.filter((r) => r.phase === "before");
