@@ -1,6 +1,7 @@
 import { readFileSync, statSync, type Stats } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { reconcileAuthorizedKeys, type Grant } from "../../agents/ssh-keys.js";
+import type { SupportEventView } from "../../agents/support-log.js";
 import { agentCreds, agentSession } from "../agent-session.js";
 import { api, clientEnv, json, type ClientEnv } from "../client.js";
 import { CliError, EXIT } from "../exit.js";
@@ -122,22 +123,6 @@ export async function reconcileSsh(o: { authorizedKeys: string; spoolDir?: strin
   if (r.offline || (r.records.left > 0 && r.records.error === "unavailable")) process.exitCode = EXIT.unreachable;
 }
 
-interface EventView {
-  seq: number;
-  grant_id: string;
-  operator: string;
-  record_id: string;
-  kind: "command" | "session_start" | "session_end";
-  at: string;
-  command?: string;
-  command_truncated?: boolean;
-  tty?: boolean;
-  from?: string;
-  ref?: string;
-  status?: number;
-  after_grant_end: boolean;
-}
-
 /**
  * The command log of an agent's support sessions: one line per command or interactive session,
  * with its exit status once its end is recorded. Command text is printed as a JSON string, so an
@@ -145,10 +130,10 @@ interface EventView {
  */
 export async function log(name: string, o: { grant?: string; json?: boolean }) {
   const env = clientEnv();
-  const events: EventView[] = [];
+  const events: SupportEventView[] = [];
   for (let after = 0; ; ) {
     const q = new URLSearchParams({ after: String(after), limit: "1000", ...(o.grant ? { grant: o.grant } : {}) });
-    const page = json<{ events: EventView[]; next: number | null }>(await api(env, "GET", `/v1/agents/${enc(name)}/support/events?${q.toString()}`));
+    const page = json<{ events: SupportEventView[]; next: number | null }>(await api(env, "GET", `/v1/agents/${enc(name)}/support/events?${q.toString()}`));
     events.push(...page.events);
     if (page.next === null) break;
     after = page.next;
