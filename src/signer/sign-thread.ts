@@ -83,7 +83,10 @@ export function createSignThread(): SignThread {
 
   return {
     sign(curve, key, input) {
-      if (curve === "secp256k1" && input.length !== 32) return Promise.reject(new RangeError("digest must be 32 bytes"));
+      if (curve === "secp256k1" && input.length !== 32) {
+        key.fill(0);
+        return Promise.reject(new RangeError("digest must be 32 bytes"));
+      }
       worker ??= start();
       const id = next++;
       const w = worker;

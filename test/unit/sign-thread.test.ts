@@ -37,7 +37,9 @@ describe("sign thread", () => {
   });
 
   it("refuses a secp256k1 input that is not a 32-byte digest; a stopped thread fails what it owed and the next signature starts a new one", async () => {
-    await expect(thread.sign("secp256k1", generateKey("secp256k1"), new Uint8Array(31))).rejects.toThrow(/32 bytes/);
+    const refused = generateKey("secp256k1");
+    await expect(thread.sign("secp256k1", refused, new Uint8Array(31))).rejects.toThrow(/32 bytes/);
+    expect(refused.every((b) => b === 0)).toBe(true); // zeroed on the refusal too
     const t = createSignThread();
     const owed = expect(t.sign("secp256k1", generateKey("secp256k1"), new Uint8Array(32).fill(7))).rejects.toMatchObject({ code: "unavailable" });
     await t.close();
