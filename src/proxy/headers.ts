@@ -6,7 +6,10 @@
 // carries the user's Clawkeep token), Host (rewritten for the gateway), Expect (Node answers
 // 100-continue itself), and on a WebSocket the handshake's own Sec-WebSocket-* headers, which the
 // upstream client makes afresh. Dropped towards the client: any header whose value contains the
-// gateway credential, so a gateway that echoes it cannot hand it to the browser.
+// gateway credential, so a gateway that echoes it cannot hand it to the browser; and the headers
+// by which a page could reach beyond its gateway's path on Clawkeep's origin, which it shares
+// with the dashboard: Service-Worker-Allowed (a service worker scoped to `/` would see every
+// dashboard request and its token) and Clear-Site-Data (it would sign the dashboard out).
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -69,14 +72,16 @@ export function requestHeaders(raw: readonly string[], o: RequestHeaderOptions):
   return out;
 }
 
-/** Headers for the client: the gateway's, minus hop-by-hop and anything carrying the credential. */
+const ORIGIN_WIDE = new Set(["service-worker-allowed", "clear-site-data"]);
+
+/** Headers for the client: the gateway's, minus hop-by-hop, origin-wide ones and anything carrying the credential. */
 export function responseHeaders(raw: readonly string[], secret: string | null, websocket = false): string[] {
   const named = connectionNamed(raw);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) || ORIGIN_WIDE.has(lower)) continue;
     if (websocket && lower.startsWith("sec-websocket-")) continue;
     const value = raw[i + 1]!;
     if (secret !== null && value.includes(secret)) continue;

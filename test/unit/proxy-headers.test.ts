@@ -28,6 +28,14 @@ describe("proxy headers", () => {
     expect(responseHeaders(raw, "sekrit")).toEqual(["Set-Cookie", "a", "Set-Cookie", "b"]);
   });
 
+  it("keeps a gateway's page inside its own path: no Service-Worker-Allowed, no Clear-Site-Data", () => {
+    // Gateways share Clawkeep's origin with the dashboard: a worker allowed scope `/` would see
+    // every dashboard request and its bearer token; Clear-Site-Data would sign the dashboard out.
+    const raw = ["Content-Type", "text/javascript", "Service-Worker-Allowed", "/", "clear-site-data", '"storage"', "X-Ok", "1"];
+    expect(responseHeaders(raw, null)).toEqual(["Content-Type", "text/javascript", "X-Ok", "1"]);
+    expect(responseHeaders(raw, null, true)).toEqual(["Content-Type", "text/javascript", "X-Ok", "1"]);
+  });
+
   it("refuses link-local and metadata addresses in every spelling", () => {
     for (const a of ["169.254.169.254", "169.254.0.1", "fe80::1", "FE80::abcd", "fd00:ec2::254", "::ffff:169.254.169.254", "::ffff:a9fe:a9fe", "[fd00:ec2::254]", "[::169.254.169.254]", "64:ff9b::a9fe:a9fe", "::ffff:0:a9fe:a9fe", "2002:a9fe:a9fe::", "fe80::1%eth0"]) expect(isRefusedAddress(a), a).toBe(true);
     for (const a of ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "example.com", "192.168.1.1", "::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "2001:db8::1"]) expect(isRefusedAddress(a), a).toBe(false);
