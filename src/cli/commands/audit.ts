@@ -60,7 +60,16 @@ export async function verify(o: { dataDir?: string; json?: boolean; checkpoint?:
       await off.meta.close();
     }
   } else {
-    r = json<Verify>(await api(clientEnv(), "GET", "/v1/audit/verify"));
+    const online = json<Verify | { ok: boolean; verified_at: string }>(await api(clientEnv(), "GET", "/v1/audit/verify"));
+    // A user is told only whether the chain is intact and when it was checked: its length and
+    // where it breaks tell of every user's activity (an admin's answer has both).
+    if ("verified_at" in online) {
+      if (o.json) process.stdout.write(`${JSON.stringify(online)}\n`);
+      else if (online.ok) process.stdout.write(`audit log intact (checked ${online.verified_at})\n`);
+      if (!online.ok) throw new CliError(`audit log broken (checked ${online.verified_at}): ask your operator where`, EXIT.integrity, "integrity_error");
+      return;
+    }
+    r = online;
   }
   if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
   else if (r.ok) process.stdout.write(`audit log intact: ${r.count} events${o.checkpoint ? ", extends the checkpoint" : ""}\n`);
