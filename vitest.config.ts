@@ -3,8 +3,10 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Timeouts catch a hang, never slowness (speed is for bench/): CI runs two passes of two
+    // workers each on two cores, where a 25-second load test can take a minute.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     pool: "forks",
     // s3rver, the S3 peer the tests start in-process, makes its ListObjectsV2 continuation
     // tokens with DES, which OpenSSL 3 only has in its legacy provider: without it every

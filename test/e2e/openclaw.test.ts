@@ -132,12 +132,12 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
     // The gateway keeps its own log outside the state dir; point it into the VM's disk.
     vmEnv.TMPDIR = path.join(work, "vm-tmp");
     mkdirSync(vmEnv.TMPDIR, { recursive: true });
-  }, 120_000);
+  }, 300_000);
 
   // A test that fails half-way must not leave its VM running into the next one.
   afterEach(async () => {
     for (const vm of vms.splice(0)) await vm.kill9();
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const d of ["vm1", "vm2", "vm3", "vm4"]) {
@@ -149,7 +149,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
     await s3?.stop();
     rmSync(work, { recursive: true, force: true });
     console.log(`[openclaw e2e] figures: ${JSON.stringify(figures)}`);
-  }, 120_000);
+  }, 300_000);
 
   it("the peers are installed (Node 24 and the pinned openclaw; mandatory with CI=true)", () => {
     expect(PEERS_MISSING, "run bash .ci/peers.sh").toBeUndefined();
@@ -310,7 +310,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
       expect(vm.output()).not.toContain(MASTER_KEY);
       expect(existsSync(path.join(work, "wrong-key"))).toBe(false);
       expect(bucketDigest(s3.dir)).toBe(before);
-    }, 60_000);
+    }, 180_000);
 
     it("the bucket is unreachable", async () => {
       const dead = await freePort();
@@ -318,7 +318,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
       expect(await vm.exited).not.toBe(0);
       expect(vm.output()).toMatch(/unreachable|ECONNREFUSED|storage/i);
       expect(existsSync(path.join(work, "no-bucket"))).toBe(false);
-    }, 120_000);
+    }, 300_000);
 
     it("the gateway fails to start (its port is taken)", async () => {
       const blocker: Server = createServer((s) => s.destroy());
@@ -332,7 +332,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
       } finally {
         await new Promise((r) => blocker.close(r));
       }
-    }, 120_000);
+    }, 300_000);
   });
 
   describe.skipIf(FUSE !== undefined && process.env.CI !== "true")("with the rclone FUSE mount", () => {
