@@ -3,8 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Timeouts catch a hang, never slowness (speed is for bench/): CI runs two passes of two
-    // workers each on two cores, where a 25-second load test can take a minute.
+    // Timeouts catch a hang, never slowness (speed is for bench/): CI runs two passes at once on
+    // two cores, where a 25-second load test has taken over a minute.
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: "forks",
