@@ -340,14 +340,18 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
 
     // OpenClaw 2026.9.6 checks that a file keeps its device and inode across its own atomic
     // writes; rclone's mount does not keep them, and the gateway stops with "file identity
-    // changed or could not be verified". This test pins that finding (it fails, and the docs
+    // changed or could not be verified" (or, some runs, stops without a word). This test pins that finding (it fails, and the docs
     // need updating, the day a gateway starts there) and shows the bucket survives the try.
     it("--mount: the gateway refuses the rclone mount; the bucket still restores whole", async () => {
       const local = path.join(work, "vm3");
       const vm = boot(["--mount", "--local", local, ...gatewayCmd()], {}, local);
       expect(await vm.exited).not.toBe(0);
       expect(vm.output()).toContain(`rclone FUSE mount ready at ${local}`);
-      expect(vm.output()).toMatch(/Gateway failed to start: (file identity changed|directory final mode)/);
+      // The gateway's own words vary from run to run (it names the identity check, the directory
+      // mode check, or exits without a word after its doctor pass); what holds is that it never
+      // becomes ready and Clawkeep says so.
+      expect(vm.output()).toContain("The command exited before it was ready");
+      expect(vm.output()).not.toMatch(/Gateway ready/);
       expect(vm.output()).toContain("State flushed.");
       expect(readFileSync("/proc/mounts", "utf8")).not.toContain(` ${local} `);
 
