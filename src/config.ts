@@ -146,6 +146,16 @@ export const SETTINGS = {
     schema: bool.default(false),
     doc: "Serve `GET /metrics` without authentication (its labels are route patterns, methods, status codes and proxy transports: no ids, names or values). Off by default, as Vault's unauthenticated_metrics_access.",
   },
+  blobCacheMb: {
+    env: "CLAWKEEP_BLOB_CACHE_MB",
+    schema: int(0, 65_536).default(32),
+    doc: "Memory (MiB) for ciphertext already read and checked, so a repeated read skips the blob store; only ciphertext, never a key or a value (docs/security.md). 0 turns it off.",
+  },
+  authCacheMs: {
+    env: "CLAWKEEP_AUTH_CACHE_MS",
+    schema: int(0, 60_000).default(1000),
+    doc: "How long a successful API token check is reused on one node (never past the token's expiry). A revocation or erasure on the same node takes effect at once; one made on another node, or a token row changed in the database, within this time. 0 checks the token against the database on every request.",
+  },
   proxyAuthCacheMs: {
     env: "CLAWKEEP_PROXY_AUTH_CACHE_MS",
     schema: int(0, 60_000).default(1000),
@@ -337,6 +347,8 @@ export interface Config {
   proxyCredentialHeader: string;
   proxyCredentialScheme: string;
   proxyCredentialCacheSeconds: number;
+  blobCacheMb: number;
+  authCacheMs: number;
   proxyAuthCacheMs: number;
   proxyConnectTimeoutMs: number;
   proxyResponseTimeoutMs: number;

@@ -10,6 +10,7 @@ import { migrateToLatest, migrationStatus, openMetaStore, type MigrationContext 
 import { createSingleUse } from "./store/meta/single-use.js";
 import { createFileBlobStore } from "./store/blobs/file.js";
 import type { BlobStore } from "./store/blobs/port.js";
+import { createCiphertextCache, evictingBlobStore } from "./vault/ciphertext-cache.js";
 import { createS3BlobStore } from "./store/blobs/s3.js";
 import { s3Settings } from "./store/s3/client.js";
 import { createAuditLog } from "./audit/log.js";
@@ -68,7 +69,8 @@ function sealingKeys(config: Config, derived: SealingKey[]): SealingKey[] {
 }
 
 export async function createRuntime(config: Config, opts: { createMasterKey: boolean; env?: NodeJS.ProcessEnv }) {
-  const blobs = openBlobStore(config.blobUrl, opts.env ?? process.env);
+  const ciphertexts = createCiphertextCache(config.blobCacheMb * 1024 * 1024);
+  const blobs = evictingBlobStore(openBlobStore(config.blobUrl, opts.env ?? process.env), ciphertexts);
   const meta = openMetaStore(config.databaseUrl, { poolSize: config.databasePool });
   // A new master key is made only for an empty store: over existing data it would silently make
   // everything unreadable, when the real problem is a lost or misplaced key. The key is loaded
@@ -103,7 +105,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
   const durable = () => meta.durable();
   const audit = createAuditLog({ db: meta.db, dialect: meta.dialect, keys: keys.auditKeys, durable });
   const epochs = createEpochService({ db: meta.db, durable, blobs, keyring, audit, compact: () => meta.compact() });
-  const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p) });
+  const secrets = createSecretService({ db: meta.db, durable, blobs, keyring, audit, maxBytes: config.maxSecretBytes, onRead: (p) => epochs.onRead(p), ciphertexts });
   // Every revocation (a token, an agent secret, a disabled agent, a support grant) starts a new
   // epoch, so what is written from then on is under a key the revoked party never saw in use.
   // The proxy's short-lived caches (authentications, agent rows, gateway credentials) are
@@ -113,7 +115,7 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
     forgetProxyCaches(userId);
     return epochs.rotate(userId, reason);
   };
-  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation });
+  const users = createUserService({ db: meta.db, durable, audit, tokenKeys: keys.tokenKeys, rowKeys: keys.rowKeys, onRevocation, authCacheMs: config.authCacheMs });
   const singleUse = createSingleUse(meta.db);
   // A verified login lifts the user's signer freeze; the freeze service is made further down.
   let onSession: (userId: string, actor: string) => Promise<void> = async () => {};
@@ -168,7 +170,10 @@ export async function createRuntime(config: Config, opts: { createMasterKey: boo
       wsMaxPayloadBytes: config.proxyWsMaxPayloadBytes,
     },
   });
-  forgetProxyCaches = (userId) => proxy.forget(userId);
+  forgetProxyCaches = (userId) => {
+    users.forgetAuth();
+    proxy.forget(userId);
+  };
   const guards = createGuards({ db: meta.db, dialect: meta.dialect, audit, rowKeys: keys.rowKeys });
   const agentIdOf = async (c: SignerCaller, name: string) => (await agents.mine(c, name)).id;
   const freeze = createFreeze({ db: meta.db, durable, audit, guards, agentId: agentIdOf, sessionStartedAt: (u, t) => login.sessionStartedAt(u, t) });

@@ -181,7 +181,7 @@ export function createProxyService(deps: {
         const claims = await deps.agentAccess.authenticate(bearer, ip);
         return { who: { userId: claims.usr, agentId: claims.agt, agentName: claims.name }, until: claims.exp * 1000, at };
       }
-      const p = await deps.users.authenticate(bearer, ip);
+      const p = await deps.users.authenticate(bearer, ip, { fresh: true });
       return { who: { userId: p.userId, agentId: null, agentName: null }, until: p.expiresMs ?? Infinity, at };
     };
     if (!key) return (await check()).who;

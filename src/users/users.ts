@@ -52,6 +52,8 @@ export function createUserService(deps: {
   /** Row-MAC keys, primary first (earlier master keys verify rows until a rotation re-MACs them). */
   rowKeys: Buffer[];
   onRevocation?: (userId: string, reason: string) => Promise<unknown>;
+  /** How long a successful token check is reused on this node (CLAWKEEP_AUTH_CACHE_MS); 0: never. */
+  authCacheMs?: number;
 }) {
   const { db, audit } = deps;
   if (!deps.tokenKeys[0]) throw new Error("user service needs a token key");
@@ -146,6 +148,7 @@ export function createUserService(deps: {
       if (Number(res.numUpdatedRows) === 0) throw new ClawkeepError("not_found", "no such token");
       await audit.append(trx, { userId: p.userId, actor: p.userId, action: "TokenRevoked", target: `token/${id}`, outcome: "success" });
     });
+    forgetAuth();
     await deps.durable();
     await deps.onRevocation?.(p.userId, "token_revoked");
   }
@@ -159,17 +162,49 @@ export function createUserService(deps: {
     .where("tokens.token_hash", "=", "")
     .compile();
 
+  // Successful checks are reused for at most authCacheMs and never past the token's expiry: the
+  // check is a database read and three MACs on every request. Keyed by the token's lookup digest
+  // (what the tokens table holds), so the map never holds a token. A revocation or erasure on
+  // this node empties it at once (forgetAuth); one made on another node, or a row changed by a
+  // database writer, is seen within authCacheMs. Failures are never cached: each is checked and
+  // audited.
+  const cacheMs = deps.authCacheMs ?? 0;
+  const authCache = new Map<string, { p: Principal; expires: number }>();
+  // Bumped by forgetAuth: a check that began before a revocation does not refill the cache after it.
+  let generation = 0;
+  function forgetAuth(): void {
+    generation++;
+    authCache.clear();
+  }
+
   // Every failure is audited with a reason but never with the presented token.
-  async function authenticate(bearer: string | undefined, ip: string): Promise<Principal> {
+  /** `fresh`: skip this cache (a caller with its own, such as the proxy, whose bound must hold alone). */
+  async function authenticate(bearer: string | undefined, ip: string, opts: { fresh?: boolean } = {}): Promise<Principal> {
     const fail = async (reason: string, userId: string | null = null): Promise<never> => {
       await audit.record({ userId, actor: "anonymous", action: "AuthFailed", target: "token", outcome: "failure", metadata: { reason, ip } });
       throw new ClawkeepError("unauthorized", "missing or invalid bearer token");
     };
     if (!bearer) return fail("missing");
     if (!TOKEN_RE.test(bearer)) return fail("malformed");
+    const primaryHash = tokenLookup(tokenKey, bearer);
+    const now = Date.now();
+    if (cacheMs > 0 && !opts.fresh) {
+      const hit = authCache.get(primaryHash);
+      if (hit && hit.expires > now) return hit.p;
+    }
+    const gen = generation;
+    const p = await check(bearer, primaryHash, fail);
+    if (cacheMs > 0 && gen === generation) {
+      if (authCache.size >= 10_000) authCache.clear();
+      authCache.set(primaryHash, { p, expires: Math.min(now + cacheMs, p.expiresMs ?? Infinity) });
+    }
+    return p;
+  }
+
+  async function check(bearer: string, primaryHash: string, fail: (reason: string, userId?: string | null) => Promise<never>): Promise<Principal> {
     // Try the primary key first; earlier master keys verify tokens issued before a rotation.
     for (const key of deps.tokenKeys) {
-      const hash = tokenLookup(key, bearer);
+      const hash = key === tokenKey ? primaryHash : tokenLookup(key, bearer);
       const row = (await db.executeQuery({ ...byHash, parameters: [hash] } as typeof byHash)).rows[0];
       if (!row) continue;
       if (!constantTimeEqual(row.token_hash, hash)) return fail("unknown");
@@ -178,7 +213,8 @@ export function createUserService(deps: {
       // The user row itself: an admin flag (or name) set by a database writer is not believed.
       if (!userRowValid({ id: row.user_id, name: row.name, is_admin: row.is_admin, mac: row.user_mac })) return fail("user_row_mac_invalid", row.user_id);
       if (row.expires_at && Date.parse(row.expires_at) <= Date.now()) return fail("expired", row.user_id);
-      return { userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1, expiresMs: row.expires_at ? Date.parse(row.expires_at) : null };
+      // Frozen: a cached principal is shared by every request that presents the token.
+      return Object.freeze({ userId: row.user_id, userName: row.name, tokenId: row.id, isAdmin: row.is_admin === 1, expiresMs: row.expires_at ? Date.parse(row.expires_at) : null });
     }
     return fail("unknown");
   }
@@ -204,7 +240,7 @@ export function createUserService(deps: {
     return n;
   }
 
-  return { createUser, createToken, listTokens, revokeToken, authenticate, authorizeScrape, hasAdmin, remacUsers };
+  return { createUser, createToken, listTokens, revokeToken, authenticate, forgetAuth, authorizeScrape, hasAdmin, remacUsers };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

@@ -1,5 +1,5 @@
-// Serialises async work per key inside one process. This only spares same-node writers from
-// racing for the same version number; correctness never depends on it (the meta store's primary
+// Serialises async work per key inside one process (a secret's delete: its latest-version check and
+// tombstone). Correctness never depends on it (the meta store's primary
 // key decides, and writers on other nodes retry), so it is not shared state.
 export function createKeyedLock() {
   const tails = new Map<string, Promise<void>>();

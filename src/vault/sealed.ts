@@ -5,6 +5,7 @@ import { ClawkeepError } from "../errors.js";
 import type { Keyring } from "../keys/keyring.js";
 import type { BlobStore } from "../store/blobs/port.js";
 import type { DB } from "../store/meta/schema.js";
+import type { CiphertextCache } from "./ciphertext-cache.js";
 
 // Sealing a value into a blob and opening one back, bound to its pointer. Shared by reads,
 // writes and re-encryption so every path checks the same things in the same order: the blob
@@ -28,10 +29,16 @@ export class IntegrityFailure extends Error {
   }
 }
 
-export async function openPointer(deps: { db: Kysely<DB>; blobs: BlobStore; keyring: Keyring }, p: Pointer): Promise<Buffer> {
-  const ct = await deps.blobs.get(blobKey(p.user_id, p.agent, p.epoch, p.blob_id));
-  if (!ct) throw new IntegrityFailure("blob_missing");
-  if (!constantTimeEqual(sha256Hex(ct), p.sha256)) throw new IntegrityFailure("hash_mismatch");
+export async function openPointer(deps: { db: Kysely<DB>; blobs: BlobStore; keyring: Keyring; ciphertexts?: CiphertextCache }, p: Pointer): Promise<Buffer> {
+  const key = blobKey(p.user_id, p.agent, p.epoch, p.blob_id);
+  let ct = deps.ciphertexts?.get(key, p.sha256);
+  if (!ct) {
+    const read = await deps.blobs.get(key);
+    if (!read) throw new IntegrityFailure("blob_missing");
+    if (!constantTimeEqual(sha256Hex(read), p.sha256)) throw new IntegrityFailure("hash_mismatch");
+    deps.ciphertexts?.set(key, p.sha256, read);
+    ct = read;
+  }
   let dek: Buffer;
   try {
     dek = await deps.keyring.dek(deps.db, p.user_id, p.epoch);

@@ -37,6 +37,8 @@ describe("loadConfig", () => {
       proxyConnectTimeoutMs: 5000,
       proxyCredentialCacheSeconds: 60,
       proxyAuthCacheMs: 1000,
+      authCacheMs: 1000,
+      blobCacheMb: 32,
       proxyCredentialHeader: "Authorization",
       proxyCredentialScheme: "Bearer",
       proxyCredentialSecret: "GATEWAY_AUTH_TOKEN",
