@@ -27,6 +27,7 @@ import { openMetaStore, migrateToLatest, type MetaStore } from "../src/store/met
 import { writeSection } from "./lib/docs.js";
 import { mergeLoads, percentile, runLoad, type LoadResult, type LoadSpec } from "./lib/load.js";
 import { machine } from "./lib/machine.js";
+import { createPgDatabase, dbNameOf, dropAllSync, dropPgDatabase, PG_ADMIN_URL, pgDatabases } from "./lib/pg.js";
 import { freePort, killAllSync, startChild, stopAll, type Child } from "./lib/proc.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -35,7 +36,6 @@ const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = (env.BENCH_CONNECTIONS ?? "10,50").split(",").map(Number);
 const META_SIZES = (env.BENCH_META_SIZES ?? "10000,1000000").split(",").map(Number);
 const META_LOOKUPS = Number(env.BENCH_META_LOOKUPS ?? 10_000);
-const PG_ADMIN_URL = env.BENCH_PG_URL ?? env.CLAWKEEP_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SERVER_NODE_ARGS = (env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 const SETTLE_MS = 2000;
 const BUCKET = "clawkeep-bench";
@@ -52,44 +52,17 @@ if (META_SIZES.some((n, i) => !Number.isInteger(n) || n < 10 || (i > 0 && n <= M
 // Clean-up: child processes (lib/proc), PostgreSQL databases and the temp dir, on every way out.
 
 const tmp = mkdtempSync(path.join(env.BENCH_TMPDIR ?? os.tmpdir(), "clawkeep-scale-"));
-const pgDatabases = new Set<string>();
-
-async function adminQuery(text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-async function createPgDatabase(): Promise<string> {
-  const name = `ck_bench_${randomBytes(6).toString("hex")}`;
-  pgDatabases.add(name);
-  await adminQuery(`create database ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropPgDatabase(name: string): Promise<void> {
-  await adminQuery(`drop database if exists ${name} with (force)`);
-  pgDatabases.delete(name);
-}
-
-const dbNameOf = (url: string) => new URL(url).pathname.slice(1);
 
 async function cleanup(): Promise<void> {
   await stopAll();
-  for (const name of [...pgDatabases]) await dropPgDatabase(name).catch((e: Error) => log(`could not drop database ${name}: ${e.message}`));
+  for (const name of pgDatabases()) await dropPgDatabase(name).catch((e: Error) => log(`could not drop database ${name}: ${e.message}`));
   rmSync(tmp, { recursive: true, force: true });
 }
 
 // Last resort on a hard exit (process.exit from elsewhere): nothing async runs any more.
 process.on("exit", () => {
   killAllSync();
-  for (const name of pgDatabases) spawnSync("psql", [PG_ADMIN_URL, "-qc", `drop database if exists ${name} with (force)`], { stdio: "ignore", timeout: 10_000 });
+  dropAllSync();
   rmSync(tmp, { recursive: true, force: true });
 });
 for (const sig of ["SIGINT", "SIGTERM"] as const) {

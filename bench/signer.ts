@@ -10,6 +10,7 @@ import { hashMessage } from "viem";
 import { writeSection } from "./lib/docs.js";
 import { machine } from "./lib/machine.js";
 import { freePort, startChild, stopAll } from "./lib/proc.js";
+import { cpuMs } from "./lib/cpu.js";
 
 // Signer benchmark (not a test): end-to-end sign flows per second (sign-intent + sign of an
 // EIP-191 message, over HTTP, against a real `clawkeep serve` on SQLite) at 1/10/50 connections,
@@ -42,14 +43,6 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
-/** CPU time (user + system) a process has used so far, from /proc (Linux). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 function rawSigns(seconds: number): number {
   const sk = secp256k1.utils.randomSecretKey();

@@ -5,7 +5,7 @@ import autocannon from "autocannon";
 
 export interface LoadSpec {
   url: string;
-  method?: "GET" | "PUT";
+  method?: "GET" | "PUT" | "PATCH";
   headers?: Record<string, string>;
   body?: Buffer;
   connections: number;
