@@ -100,6 +100,12 @@ export function createSecretService(deps: {
   const selectVersion = () => db.selectFrom("secret_versions").select(cols);
   const exactQuery = byName(selectVersion()).where("version", "=", 0).compile();
   const latestQuery = byName(selectVersion()).orderBy("version", "desc").limit(1).compile();
+  const activeEpochQuery = db
+    .selectFrom("user_epochs")
+    .select((eb) => eb.fn.max("epoch").as("epoch"))
+    .where("user_id", "=", "")
+    .where("state", "=", "active")
+    .compile();
   const exact = async (userId: string, agent: string, name: string, version: number) =>
     (await db.executeQuery({ ...exactQuery, parameters: [userId, agent, name, version] } as typeof exactQuery)).rows[0];
   const latest = async (userId: string, agent: string, name: string) =>
@@ -154,13 +160,22 @@ export function createSecretService(deps: {
   async function writeVersion(c: Caller, agent: string, name: string, value: Uint8Array, passwordKey?: Buffer): Promise<{ version: number; createdAt: string }> {
     const mode: CredentialMode = passwordKey ? "password" : "platform";
     for (let attempt = 0; ; attempt++) {
-      const { epoch } = await db.transaction().execute(async (trx) => {
-        const r = await keyring.currentEpoch(trx, c.userId);
-        if (r.created) {
-          await audit.append(trx, { userId: c.userId, actor: c.actor, action: "EpochCreated", target: `epoch/${r.epoch}`, outcome: "success" });
-        }
-        return r;
-      });
+      // The user's active epoch is a plain read; only a user's first write, which creates epoch 1
+      // and audits it, needs a transaction. A stale answer (rotated meanwhile) fails the seal
+      // count below and the write retries.
+      const active = (await db.executeQuery({ ...activeEpochQuery, parameters: [c.userId, "active"] } as typeof activeEpochQuery)).rows[0]?.epoch;
+      const epoch =
+        active != null
+          ? Number(active)
+          : (
+              await db.transaction().execute(async (trx) => {
+                const r = await keyring.currentEpoch(trx, c.userId);
+                if (r.created) {
+                  await audit.append(trx, { userId: c.userId, actor: c.actor, action: "EpochCreated", target: `epoch/${r.epoch}`, outcome: "success" });
+                }
+                return r;
+              })
+            ).epoch;
       const version = await nextVersion(c.userId, agent, name);
       // Password mode: the value is first sealed under the password's key (kind 'P', bound to
       // the version), and that envelope is what the epoch DEK seals. Opening needs both, and
