@@ -149,7 +149,7 @@ export const SETTINGS = {
   blobCacheMb: {
     env: "CLAWKEEP_BLOB_CACHE_MB",
     schema: int(0, 65_536).default(32),
-    doc: "Memory (MiB) for ciphertext already read and checked, so a repeated read skips the blob store; only ciphertext, never a key or a value (docs/security.md). 0 turns it off.",
+    doc: "Memory (MiB) for ciphertext already read and checked, so a repeated read skips the blob store for up to a minute; only ciphertext, never a key or a value (ARCHITECTURE.md, read path). 0 turns it off.",
   },
   authCacheMs: {
     env: "CLAWKEEP_AUTH_CACHE_MS",

@@ -104,7 +104,7 @@ describe.each(BACKENDS)("blob tampering is detected ($name)", (backend) => {
     await expectIntegrityError("bot/ROT", ["old-value"]);
   });
 
-  it("after a read has cached the ciphertext: a blob replaced in the store, or a pointer re-aimed, is still caught", async () => {
+  it("after reads have cached the ciphertext: a re-aimed pointer, a changed hash, or a blob replaced in the store is still caught", async () => {
     await putSecret(env, token, "bot/HOT", "hot-value");
     await putSecret(env, token, "bot/COLD", "cold-value");
     const read = (ref: string) => env.app.inject({ method: "GET", url: `/v1/secrets/${ref}`, headers: bearer(token) });
@@ -112,14 +112,19 @@ describe.each(BACKENDS)("blob tampering is detected ($name)", (backend) => {
     expect((await read("bot/COLD")).json().value).toBe("cold-value");
     const hot = await pointer("bot", "HOT", 1);
     const cold = await pointer("bot", "COLD", 1);
-    // The cache holds HOT's checked bytes; the pointer names COLD's blob and hash: the envelope's
-    // AAD (HOT's name) still refuses them.
+    // HOT re-aimed at COLD's blob and hash (same user, agent and epoch: the same blob key), so
+    // the read is answered with COLD's checked bytes from the cache: the envelope's AAD (HOT's
+    // name and version) still refuses them.
     await sql("update secret_versions set blob_id = ?, sha256 = ? where agent = 'bot' and name = 'HOT'", cold.blob_id, cold.sha256);
-    await env.rt.blobs.put(blobKey(hot.user_id, "bot", hot.epoch, cold.blob_id), await blob(cold.key));
     await expectIntegrityError("bot/HOT", ["hot-value", "cold-value"]);
+    // COLD's pointer given another hash: the cached bytes are not found under it, and the bytes
+    // in the store do not match it.
+    await sql("update secret_versions set sha256 = ? where agent = 'bot' and name = 'COLD'", hot.sha256);
+    await expectIntegrityError("bot/COLD", ["cold-value", "hot-value"]);
+    await sql("update secret_versions set sha256 = ? where agent = 'bot' and name = 'COLD'", cold.sha256);
+    expect((await read("bot/COLD")).json().value).toBe("cold-value");
     // A blob overwritten through the store drops what the cache held for it.
-    const bytes = await blob(cold.key);
-    const flipped = Buffer.from(bytes);
+    const flipped = Buffer.from(await blob(cold.key));
     flipped[10] = flipped[10]! ^ 0x01;
     await env.rt.blobs.put(cold.key, flipped);
     await expectIntegrityError("bot/COLD", ["cold-value"]);

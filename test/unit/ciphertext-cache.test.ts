@@ -15,17 +15,38 @@ describe("ciphertext cache", () => {
     expect(c.get("u/a/1/y.enc", "aa")).toBeUndefined();
   });
 
-  it("stays within its byte budget, dropping the least recently used first", () => {
-    const c = createCiphertextCache(64 * 1000); // values up to 1,000 bytes are kept
-    for (let i = 0; i < 64; i++) c.set(`k${i}`, "h", bytes(1000));
-    expect(c.bytes).toBe(64_000);
-    expect(c.get("k0", "h")).toBeDefined(); // k0 is now the most recently used
-    c.set("k64", "h", bytes(1000));
-    expect(c.bytes).toBe(64_000);
-    expect(c.get("k1", "h")).toBeUndefined();
-    expect(c.get("k0", "h")).toBeDefined();
-    c.set("big", "h", bytes(1001));
+  it("stays within its byte budget, counting each entry's overhead, least recently used out first", () => {
+    const budget = 64 * 4000; // values up to 4,000 bytes are kept
+    const c = createCiphertextCache(budget);
+    for (let i = 0; i < 200; i++) {
+      c.set(`k${i}`, "h", bytes(1000));
+      expect(c.bytes).toBeLessThanOrEqual(budget);
+    }
+    // Fewer than budget / 1,000 entries fit: the overhead is counted too.
+    const kept = [...Array(200).keys()].filter((i) => c.get(`k${i}`, "h") !== undefined);
+    expect(kept.length).toBeGreaterThan(100);
+    expect(kept.length).toBeLessThan(budget / 1000);
+    // The oldest went first: what is kept is the most recent run of keys.
+    expect(kept).toEqual([...Array(kept.length).keys()].map((i) => 200 - kept.length + i));
+    // A hit makes an entry the most recently used.
+    const oldest = kept[0]!;
+    expect(c.get(`k${oldest}`, "h")).toBeDefined();
+    c.set("new", "h", bytes(1000));
+    expect(c.get(`k${oldest}`, "h")).toBeDefined();
+    expect(c.get(`k${oldest + 1}`, "h")).toBeUndefined();
+    c.set("big", "h", bytes(4001));
     expect(c.get("big", "h")).toBeUndefined();
+  });
+
+  it("sends a read back to the store once an entry is a minute old, hits or not", () => {
+    let t = 0;
+    const c = createCiphertextCache(1 << 20, 60_000, () => t);
+    c.set("k", "h", bytes(10));
+    t = 59_999;
+    expect(c.get("k", "h")).toBeDefined();
+    t = 60_000;
+    expect(c.get("k", "h")).toBeUndefined();
+    expect(c.bytes).toBe(0);
   });
 
   it("size 0 keeps nothing", () => {
