@@ -325,7 +325,7 @@ describe.skipIf(SKIP_OPENCLAW)("a real OpenClaw gateway kept by Clawkeep", () =>
       await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", r));
       try {
         const local = path.join(work, "blocked");
-        const vm = boot(["--no-mount", "--local", local, "--ready-timeout", "45", ...gatewayCmd()]);
+        const vm = boot(["--no-mount", "--local", local, "--ready-timeout", "20", ...gatewayCmd()]);
         expect(await vm.exited).not.toBe(0);
         expect(vm.output()).toContain("the remote is unchanged");
         expect(bucketDigest(s3.dir)).toBe(before);

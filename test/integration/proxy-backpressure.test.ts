@@ -7,7 +7,7 @@ import WebSocket from "ws";
 import { startGateway, type Gateway } from "../helpers/gateway.js";
 
 // A slow client must slow the gateway down, not fill the server's memory: the gateway streams
-// 1 GiB (respecting its own socket's backpressure, as any server does) to a client that first
+// 512 MiB (respecting its own socket's backpressure, as any server does) to a client that first
 // stalls and then reads in small sips. The server runs in its own process; its resident set,
 // read from /proc/<pid>/status, may not grow by 64 MiB or more. Not timed: only memory and the
 // byte count are asserted.
@@ -15,11 +15,11 @@ import { startGateway, type Gateway } from "../helpers/gateway.js";
 // What the RSS shows is a sawtooth of buffers waiting for the garbage collector: 23-35 MiB above
 // the baseline on Node 20, 75-90 MiB on Node 24 (which collects later), flat for the whole
 // transfer on both. A relay that buffered would instead climb with the bytes streamed. So the
-// test asserts that the peak stays under 128 MiB above the baseline (an eighth of the 1 GiB, half
-// of the 256 MiB) and, for the 1 GiB body, that the second half of the transfer peaks no higher
+// test asserts that the peak stays under 128 MiB above the baseline (a quarter of the 512 MiB, half
+// of the 256 MiB) and, for the 512 MiB body, that the second half of the transfer peaks no higher
 // than the first half did, give or take 32 MiB.
 
-const GIB = 1024 * 1024 * 1024;
+const HTTP_TOTAL = 512 * 1024 * 1024;
 const CHUNK = Buffer.alloc(256 * 1024, 0x61);
 
 const WS_TOTAL = 256 * 1024 * 1024;
@@ -56,10 +56,10 @@ describe("proxy backpressure", () => {
     dir = tempDir();
     gw = await startGateway();
     gw.onRequest = (_req, res) => {
-      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(GIB) });
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(HTTP_TOTAL) });
       let sent = 0;
       const pump = () => {
-        while (sent < GIB) {
+        while (sent < HTTP_TOTAL) {
           sent += CHUNK.length;
           if (!res.write(CHUNK)) return void res.once("drain", pump);
         }
@@ -94,7 +94,7 @@ describe("proxy backpressure", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("streams 1 GiB to a slow reader with RSS flat and under 128 MiB of growth", async () => {
+  it("streams 512 MiB to a slow reader with RSS flat and under 128 MiB of growth", async () => {
     const pid = server.proc.pid!;
     // Warm up the code paths (and the keep-alive pool) before taking the baseline.
     for (let i = 0; i < 3; i++) await fetch(`${server.url}/v1/agents/bot/gateway/x`, { headers: { authorization: `Bearer ${token}` }, method: "HEAD" }).catch(() => undefined);
@@ -125,7 +125,7 @@ describe("proxy backpressure", () => {
         .on("error", reject);
     });
     const { first, second } = done();
-    expect(received).toBe(GIB);
+    expect(received).toBe(HTTP_TOTAL);
     // Reading runs through both halves of this one: a climb would show in the second.
     expect(second - first).toBeLessThan(32 * MIB);
   }, 300_000);
