@@ -61,7 +61,7 @@ const BOTH = { CLAWKEEP_MASTER_KEY: newKey, CLAWKEEP_PREVIOUS_MASTER_KEYS: oldKe
 const NEW = { CLAWKEEP_MASTER_KEY: newKey };
 // The longer delays matter on a loaded machine, where the CLI may not have started moving
 // anything by 1.3 s; once the job has finished, a further run is a quick no-op.
-const DELAYS = [250, 450, 700, 1000, 1400, 2000, 3600];
+const DELAYS = [250, 400, 550, 700, 850, 1000, 1300, 1800, 2600, 3600];
 
 beforeAll(async () => {
   await withRuntime(OLD, async (rt) => {
